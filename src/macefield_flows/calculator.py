@@ -1,0 +1,126 @@
+"""ASE calculator for FieldMACE models.
+
+Results use ASE's standard names plus the response properties:
+
+===========================  ===========  ==============================================
+key                          shape        unit
+===========================  ===========  ==============================================
+energy, free_energy          scalar       eV (electric enthalpy F at the set field)
+forces                       (N, 3)       eV/A
+stress                       (6,)         eV/A^3, ASE Voigt order and sign
+dipole                       (3,)         e*A
+polarization                 (3,)         e/A^2 (periodic only)
+born_effective_charges       (N, 3, 3)    e, [k, i, j], i = field, j = displacement
+polarizability               (3, 3)       e*A^2/V
+epsilon_electronic           (3, 3)       eps_inf = I + chi (periodic only)
+===========================  ===========  ==============================================
+
+The field is an explicit attribute (V/A). Changing it invalidates cached results,
+unlike a field hidden in ``atoms.info`` (which ``MACECalculator.check_state``
+would ignore).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import torch
+from ase.calculators.calculator import Calculator, all_changes
+
+from macefield_flows.exceptions import MacefieldError
+
+FIELD_PROPERTIES = ("dipole", "polarization", "born_effective_charges", "polarizability",
+                    "epsilon_electronic")
+
+
+class MACEFieldCalculator(Calculator):
+    """ASE calculator wrapping a :class:`~macefield_flows.model.FieldMACE`.
+
+    Parameters
+    ----------
+    model : a FieldMACE instance or a path to a model file.
+    device : torch device string.
+    dtype : "float64" (default, best for derivatives) or "float32".
+    electric_field : uniform field (3,) in V/A.
+    head : readout head of a multi-head model (default: the first).
+    trust_pickle : forwarded to :func:`load_model` for pickled files.
+    """
+
+    implemented_properties = ["energy", "free_energy", "forces", "stress", *FIELD_PROPERTIES]
+
+    def __init__(
+        self,
+        model: Any,
+        device: str = "cpu",
+        dtype: str = "float64",
+        electric_field: Sequence[float] = (0.0, 0.0, 0.0),
+        head: Optional[str] = None,
+        trust_pickle: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        from macefield_flows.model.io import load_model
+
+        torch_dtype = {"float64": torch.float64, "float32": torch.float32}[dtype]
+        if isinstance(model, (str, Path)):
+            model = load_model(model, device=device, dtype=dtype, trust_pickle=trust_pickle)
+        self.model = model.to(device=device, dtype=torch_dtype).eval()
+        self.device = device
+        self.dtype = torch_dtype
+        heads = list(getattr(self.model, "heads", ["Default"]))
+        if head is None:
+            head = heads[0]
+        if head not in heads:
+            raise MacefieldError(f"head={head!r} not in the model's heads {heads}")
+        self.head = head
+        self.head_index = heads.index(head)
+        self._field = np.zeros(3)
+        self.electric_field = electric_field
+
+    @property
+    def electric_field(self) -> np.ndarray:
+        """Uniform electric field, V/A, shape (3,)."""
+        return self._field.copy()
+
+    @electric_field.setter
+    def electric_field(self, value: Sequence[float]) -> None:
+        field = np.asarray(value, dtype=float).reshape(3)
+        if not np.array_equal(field, self._field):
+            self.reset()
+        self._field = field
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes) -> None:
+        from macefield_flows.model.graph import atoms_to_graph, collate
+
+        super().calculate(atoms, properties, system_changes)
+        atoms = self.atoms
+        periodic = bool(np.all(atoms.get_pbc()))
+        want_field = self.model.has_field_blocks
+        graph = atoms_to_graph(atoms, self.model.atomic_numbers.tolist(), float(self.model.r_max))
+        data = collate([graph], len(self.model.atomic_numbers), self.dtype, self.device,
+                       electric_field=self._field, head_index=self.head_index)
+        out = self.model(
+            data,
+            compute_stress=periodic,
+            compute_dipole=want_field,
+            compute_bec=want_field,
+            compute_polarizability=want_field,
+        )
+
+        def np_(x: torch.Tensor) -> np.ndarray:
+            return x.detach().cpu().numpy().astype(float)
+
+        energy = float(np_(out["energy"])[0])
+        self.results = {"energy": energy, "free_energy": energy, "forces": np_(out["forces"])}
+        if periodic:
+            s = np_(out["stress"])[0]
+            self.results["stress"] = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
+        if want_field:
+            self.results["dipole"] = np_(out["dipole"])[0]
+            self.results["born_effective_charges"] = np_(out["born_charges"])
+            self.results["polarizability"] = np_(out["polarizability"])[0]
+            if periodic:
+                self.results["polarization"] = np_(out["polarization"])[0]
+                self.results["epsilon_electronic"] = np_(out["epsilon_electronic"])[0]

@@ -1,0 +1,184 @@
+"""Autograd kernels: every response property as a derivative of one enthalpy F.
+
+All kernels act on a *batch* of independent graphs. The electric field ``E``
+(shape ``(G, 3)``, V/A) and the homogeneous strain ``eta`` (shape ``(G, 3, 3)``)
+are per-graph leaves, so the gradient of ``sum_g F_g`` with respect to them
+gives every graph's derivative at once (graphs do not interact).
+
+Conventions (method.md section 2):
+
+* forces ``f = -dF/dR`` (eV/A), stress ``sigma = (1/Omega) dF/d eta`` (eV/A^3),
+* dipole ``d = -dF/dE`` (e*A), polarisation ``P = d / Omega`` (e/A^2),
+* Born charges ``Z[k, i, j] = d d_i / d R_kj`` (e),
+* polarizability ``alpha[i, j] = d d_i / d E_j`` (e*A^2/V),
+  susceptibility ``chi = alpha / (eps0 Omega)``,
+* clamped-ion dipole-strain derivative ``D[i, j, l] = d d_i / d eta_jl`` (e*A),
+* internal strain ``Lambda[k, b, j, l] = d f_kb / d eta_jl`` (eV/A),
+* strain Hessian ``W[i, j, k, l] = d2F / d eta_ij d eta_kl`` (eV),
+* force constants ``K[ka, k'b] = d2F / dR_ka dR_k'b`` (eV/A^2).
+
+Cost: one backward pass for forces + stress + dipole together, three more for
+Born charges + polarizability + ``D`` together, six for ``Lambda`` + ``W`` and
+``3 * max_atoms`` for the force constants of every graph of the batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+
+
+def _grad(
+    output: torch.Tensor, inputs: list[torch.Tensor], create_graph: bool
+) -> list[Optional[torch.Tensor]]:
+    grads = torch.autograd.grad(
+        output,
+        inputs,
+        retain_graph=True,
+        create_graph=create_graph,
+        allow_unused=True,
+    )
+    return [g if g is not None else torch.zeros_like(x) for g, x in zip(grads, inputs)]
+
+
+@dataclass
+class FirstDerivatives:
+    """Forces (N, 3) eV/A, dF/d eta (G, 3, 3) eV, dipole (G, 3) e*A (each optional)."""
+
+    forces: Optional[torch.Tensor]
+    denthalpy_dstrain: Optional[torch.Tensor]
+    dipole: Optional[torch.Tensor]
+
+
+def first_derivatives(
+    enthalpy: torch.Tensor,
+    positions: torch.Tensor,
+    strain: Optional[torch.Tensor],
+    field: Optional[torch.Tensor],
+    create_graph: bool,
+) -> FirstDerivatives:
+    """One backward pass of ``sum_g F_g`` w.r.t. positions, strain and field.
+
+    Parameters
+    ----------
+    enthalpy : (G,) electric enthalpy of each graph, eV.
+    positions : (N, 3) leaf positions, A.
+    strain : (G, 3, 3) strain leaf or None.
+    field : (G, 3) field leaf (V/A) or None.
+    create_graph : keep the graph for higher derivatives / training.
+    """
+    inputs = [positions] + [x for x in (strain, field) if x is not None]
+    grads = _grad(enthalpy.sum(), inputs, create_graph)
+    forces = -grads[0]
+    k = 1
+    dstrain = None
+    if strain is not None:
+        dstrain = grads[k]
+        k += 1
+    dipole = -grads[k] if field is not None else None
+    return FirstDerivatives(forces=forces, denthalpy_dstrain=dstrain, dipole=dipole)
+
+
+@dataclass
+class FieldSecondDerivatives:
+    """Born charges (N, 3, 3) e, polarizability (G, 3, 3) e*A^2/V, D (G, 3, 3, 3) e*A."""
+
+    born_charges: torch.Tensor
+    polarizability: Optional[torch.Tensor]
+    dipole_strain: Optional[torch.Tensor]
+
+
+def field_second_derivatives(
+    dipole: torch.Tensor,
+    positions: torch.Tensor,
+    field: torch.Tensor,
+    strain: Optional[torch.Tensor],
+    want_polarizability: bool,
+    create_graph: bool,
+) -> FieldSecondDerivatives:
+    """Three backward passes of ``sum_g d_g,i``: row i of Z*, alpha and D for all graphs."""
+    inputs = [positions] + ([field] if want_polarizability else [])
+    inputs += [strain] if strain is not None else []
+    z_rows, a_rows, d_rows = [], [], []
+    for i in range(3):
+        grads = _grad(dipole[:, i].sum(), inputs, create_graph)
+        z_rows.append(grads[0])
+        k = 1
+        if want_polarizability:
+            a_rows.append(grads[k])
+            k += 1
+        if strain is not None:
+            d_rows.append(grads[k])
+    born = torch.stack(z_rows, dim=1)  # (N, i, j)
+    alpha = torch.stack(a_rows, dim=1) if want_polarizability else None  # (G, i, j)
+    dstrain = None
+    if strain is not None:
+        # symmetric in (j, l) by construction: the strain leaf enters symmetrised
+        dstrain = torch.stack(d_rows, dim=1)  # (G, i, 3, 3)
+    return FieldSecondDerivatives(born_charges=born, polarizability=alpha, dipole_strain=dstrain)
+
+
+VOIGT_INDEX = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
+
+
+def strain_second_derivatives(
+    denthalpy_dstrain: torch.Tensor,
+    positions: torch.Tensor,
+    strain: torch.Tensor,
+    create_graph: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Six backward passes of ``sum_g dF_g/d eta_jl``: internal strain and strain Hessian.
+
+    Returns
+    -------
+    internal_strain : (N, 3, 3, 3) ``Lambda[k, b, j, l] = d f_kb / d eta_jl``, eV/A.
+    strain_hessian : (G, 3, 3, 3, 3) ``d2F / d eta_ij d eta_jl``, eV.
+    """
+    n_atoms = positions.shape[0]
+    n_graphs = strain.shape[0]
+    lam = positions.new_zeros((n_atoms, 3, 3, 3))
+    hess = positions.new_zeros((n_graphs, 3, 3, 3, 3))
+    sym = 0.5 * (denthalpy_dstrain + denthalpy_dstrain.transpose(-1, -2))
+    for j, l in VOIGT_INDEX:
+        g_pos, g_strain = _grad(sym[:, j, l].sum(), [positions, strain], create_graph)
+        g_strain = 0.5 * (g_strain + g_strain.transpose(-1, -2))
+        lam[:, :, j, l] = -g_pos
+        lam[:, :, l, j] = -g_pos
+        hess[:, j, l] = g_strain
+        hess[:, l, j] = g_strain
+    return lam, hess
+
+
+def batched_force_constants(
+    forces: torch.Tensor, positions: torch.Tensor, ptr: torch.Tensor, create_graph: bool = False
+) -> list[torch.Tensor]:
+    """Gamma force constants of every graph with ``3 * max_atoms`` backward passes.
+
+    Pass (m, a) differentiates ``-sum_g f[ptr_g + m, a]`` (graphs with fewer than
+    m+1 atoms contribute nothing) and yields row (m, a) of every graph's K.
+
+    Returns
+    -------
+    list of (3 n_g, 3 n_g) tensors, eV/A^2, one per graph, symmetrised.
+    """
+    counts = (ptr[1:] - ptr[:-1]).tolist()
+    n_max = max(counts)
+    starts = ptr[:-1]
+    rows: list[list[torch.Tensor]] = [[] for _ in counts]
+    count_t = torch.tensor(counts, device=positions.device)
+    for m in range(n_max):
+        has = count_t > m
+        idx = (starts + m)[has]
+        for a in range(3):
+            out = forces[idx, a].sum()
+            (g,) = _grad(-out, [positions], create_graph)
+            for gi in torch.nonzero(has).flatten().tolist():
+                s, e = int(ptr[gi]), int(ptr[gi + 1])
+                rows[gi].append(g[s:e].reshape(-1))
+    result = []
+    for gi, r in enumerate(rows):
+        k = torch.stack(r, dim=0)
+        result.append(0.5 * (k + k.T))
+    return result

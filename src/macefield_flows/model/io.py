@@ -1,0 +1,248 @@
+"""Model files: our safe format, and opt-in loading of pickled MACE / MACE-Field models.
+
+Our format (suffix ``.pt`` by convention) is a ``torch.save`` of a plain dict::
+
+    {"format": "macefield-flows-model", "format_version": 1,
+     "config": <JSON config>, "state_dict": <tensors>, "metadata": <JSON dict>}
+
+and is read with ``torch.load(weights_only=True)``: loading it executes no code.
+
+Published MACE-Field checkpoints and plain MACE model files are whole pickled
+modules. Unpickling runs arbitrary code, so they load only with
+``trust_pickle=True``; their classes (``mace.modules.extensions.MACEField``,
+``mace.modules.mace_field.MACEField``, ``mace.modules.models.ScaleShiftFieldMACE``,
+``ScaleShiftMACE``) are mapped onto :class:`FieldMACE` through their state dicts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import pickle
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+from macefield_flows.exceptions import ModelLoadError, UntrustedPickleError
+from macefield_flows.model.config import build_field_mace, config_from_mace_model
+from macefield_flows.model.field_mace import FieldMACE
+
+logger = logging.getLogger(__name__)
+
+FORMAT_NAME = "macefield-flows-model"
+FORMAT_VERSION = 1
+PUBLISHED_FIELD_CLASSES = {
+    ("mace.modules.extensions", "MACEField"),
+    ("mace.modules.mace_field", "MACEField"),
+    ("mace.modules.models", "ScaleShiftFieldMACE"),
+}
+
+
+@dataclass
+class ModelInfo:
+    """What a loaded model is: reported by every load, recorded in provenance."""
+
+    name: str
+    path: str
+    sha256: str
+    format: str  # "macefield" | "published-pickle" | "mace-pickle" | "in-memory"
+    elements: list[str]
+    heads: list[str]
+    dtype: str
+    r_max: float
+    has_field_blocks: bool
+    num_parameters: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """sha256 (hex) of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def describe_model(
+    model: FieldMACE, name: str = "in-memory", path: str = "", sha256: str = "", fmt: str = "in-memory"
+) -> ModelInfo:
+    """Build the :class:`ModelInfo` of a model instance."""
+    from ase.data import chemical_symbols
+
+    param = next(model.parameters())
+    return ModelInfo(
+        name=name,
+        path=path,
+        sha256=sha256,
+        format=fmt,
+        elements=[chemical_symbols[int(z)] for z in model.atomic_numbers.tolist()],
+        heads=list(getattr(model, "heads", ["Default"])),
+        dtype=str(param.dtype).replace("torch.", ""),
+        r_max=float(model.r_max),
+        has_field_blocks=bool(model.has_field_blocks),
+        num_parameters=sum(p.numel() for p in model.parameters()),
+    )
+
+
+def save_model(model: FieldMACE, path: str | Path, metadata: Optional[dict[str, Any]] = None) -> str:
+    """Write ``model`` in our safe format; returns the file's sha256.
+
+    ``metadata`` must be JSON-like (str, numbers, lists, dicts): it is stored
+    verbatim and returned in ``ModelInfo.metadata``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "config": config_from_mace_model(model),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "metadata": dict(metadata or {}),
+    }
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+    return file_sha256(path)
+
+
+class _PublishedModelStandIn(torch.nn.Module):
+    """Receives the unpickled state of a published model; never run."""
+
+
+class _MappingUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in PUBLISHED_FIELD_CLASSES:
+            return _PublishedModelStandIn
+        return super().find_class(module, name)
+
+
+class _mapping_pickle_module:  # noqa: N801 (a module-like namespace for torch.load)
+    Unpickler = _MappingUnpickler
+    load = staticmethod(lambda f, **kw: _MappingUnpickler(f, **kw).load())
+    __name__ = "macefield_mapping_pickle"
+
+
+def _resolve_dtype(dtype: str | torch.dtype | None) -> Optional[torch.dtype]:
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    try:
+        return {"float64": torch.float64, "float32": torch.float32, "double": torch.float64,
+                "float": torch.float32}[dtype]
+    except KeyError:
+        raise ValueError(f"dtype={dtype!r}, expected 'float32' or 'float64'") from None
+
+
+def _from_pickled_module(obj: torch.nn.Module, path: Path) -> tuple[FieldMACE, str]:
+    published = isinstance(obj, _PublishedModelStandIn)
+    cls_name = type(obj).__name__
+    if not published and not hasattr(obj, "products"):
+        raise ModelLoadError(f"{path}: pickled object of type {cls_name} is not a MACE model")
+    json_config = config_from_mace_model(obj) if not isinstance(obj, FieldMACE) else None
+    if json_config is None:
+        json_config = config_from_mace_model(obj)
+    state = obj.state_dict()
+    has_field = any(k.startswith("field_feats.") for k in state)
+    json_config["field_coupling"] = has_field
+    dtype = next(iter(state.values())).dtype if state else torch.float64
+    model = build_field_mace(json_config, dtype=dtype if dtype.is_floating_point else torch.float64)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ModelLoadError(
+            f"{path}: state dict of {cls_name} does not map onto FieldMACE "
+            f"(missing={list(missing)[:5]}, unexpected={list(unexpected)[:5]})"
+        )
+    return model, "published-pickle" if (published or has_field) else "mace-pickle"
+
+
+def load_model(
+    path: str | Path,
+    device: str | torch.device = "cpu",
+    dtype: str | torch.dtype | None = None,
+    trust_pickle: bool = False,
+) -> FieldMACE:
+    """Load a model file as a :class:`FieldMACE` in eval mode; ``model.model_info`` describes it.
+
+    Parameters
+    ----------
+    path : file in our format, or (with ``trust_pickle=True``) a pickled MACE/MACE-Field model.
+    device : torch device, e.g. ``"cpu"`` or ``"cuda"``.
+    dtype : ``"float32"`` / ``"float64"``; default keeps the file's dtype.
+    trust_pickle : allow unpickling (executes code from the file): only for files you trust.
+
+    Raises
+    ------
+    ModelLoadError
+        missing or corrupt file, unknown format.
+    UntrustedPickleError
+        the file is a pickle and ``trust_pickle`` is False.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ModelLoadError(f"model file not found: {path}")
+    torch_dtype = _resolve_dtype(dtype)
+    sha = file_sha256(path)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        is_pickle = False
+    except pickle.UnpicklingError as exc:
+        if "weights only" not in str(exc).lower() and "weights_only" not in str(exc).lower():
+            raise ModelLoadError(f"{path}: corrupt or not a model file ({exc})") from exc
+        payload, is_pickle = None, True
+    except Exception as exc:  # torch raises RuntimeError/EOFError/zipfile errors on bad bytes
+        raise ModelLoadError(f"{path}: corrupt or not a model file ({type(exc).__name__}: {exc})") from exc
+
+    if is_pickle:
+        if not trust_pickle:
+            raise UntrustedPickleError(
+                f"{path} is a pickled Python object (e.g. a published MACE-Field or MACE model); "
+                "loading it executes code from the file. Pass trust_pickle=True (CLI: "
+                "--trust-pickle) only if you trust its origin, or convert it once with "
+                "`macefield convert`."
+            )
+        logger.warning("unpickling trusted model file %s (sha256 %s)", path, sha)
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=False,
+                             pickle_module=_mapping_pickle_module)
+        except Exception as exc:
+            raise ModelLoadError(f"{path}: could not unpickle model ({type(exc).__name__}: {exc})") from exc
+        if isinstance(obj, dict) and "model" in obj:
+            obj = obj["model"]
+        if not isinstance(obj, torch.nn.Module):
+            raise ModelLoadError(f"{path}: pickle holds {type(obj).__name__}, not a model")
+        model, fmt = _from_pickled_module(obj, path)
+        metadata: dict[str, Any] = {}
+    else:
+        if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME:
+            raise ModelLoadError(
+                f"{path}: not a macefield-flows model file (no '{FORMAT_NAME}' header)"
+            )
+        if int(payload.get("format_version", 0)) > FORMAT_VERSION:
+            raise ModelLoadError(
+                f"{path}: format version {payload['format_version']} is newer than supported "
+                f"({FORMAT_VERSION}); upgrade macefield-flows"
+            )
+        state = payload["state_dict"]
+        file_dtype = next(iter(state.values())).dtype
+        try:
+            model = build_field_mace(payload["config"], dtype=file_dtype)
+            model.load_state_dict(state, strict=True)
+        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+            raise ModelLoadError(f"{path}: config and weights do not match ({exc})") from exc
+        fmt, metadata = "macefield", dict(payload.get("metadata", {}))
+    if torch_dtype is not None:
+        model = model.to(torch_dtype)
+    model = model.to(device).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    info = describe_model(model, name=path.stem, path=str(path), sha256=sha, fmt=fmt)
+    info.metadata = metadata
+    model.model_info = info
+    logger.info("loaded model %s (%s, sha256 %s, elements %s, heads %s, %s)", info.name,
+                fmt, sha[:12], info.elements, info.heads, info.dtype)
+    return model
