@@ -200,7 +200,7 @@ def detect_unstable_modes(
 
 
 def pseudo_inverse_force_constants(
-    force_constants: np.ndarray, rcond: float = 1e-8
+    force_constants: np.ndarray, rcond: float = 1e-8, negative_tol: float = 1e-6
 ) -> tuple[np.ndarray, bool]:
     """Pseudo-inverse ``K+`` of the force constants on the space orthogonal to translations.
 
@@ -215,13 +215,16 @@ def pseudo_inverse_force_constants(
         eV/A^2.
     rcond : float
         Relative cut-off of small eigenvalues.
+    negative_tol : float
+        Relative tolerance of the negative-eigenvalue flag: an eigenvalue
+        ``< -negative_tol * max|lambda|`` sets ``has_negative``.
 
     Returns
     -------
     k_plus : ndarray, shape (3N, 3N)
         A^2/eV; ``K+ t = 0`` for every translation ``t``.
     has_negative : bool
-        True when the restricted K has an eigenvalue ``< -rcond * max|lambda|``
+        True when the restricted K has an eigenvalue ``< -negative_tol * max|lambda|``
         (the structure is not a minimum; responses built with K+ are unphysical).
     """
     k = symmetrize_force_constants(force_constants)
@@ -238,7 +241,8 @@ def pseudo_inverse_force_constants(
     inv = np.zeros_like(lam)
     inv[keep] = 1.0 / lam[keep]
     k_plus = b @ (v * inv) @ v.T @ b.T
-    return 0.5 * (k_plus + k_plus.T), bool(np.any(lam < -cut))
+    scale = float(np.max(np.abs(lam))) if lam.size else 0.0
+    return 0.5 * (k_plus + k_plus.T), bool(np.any(lam < -negative_tol * scale))
 
 
 def mode_effective_charges(

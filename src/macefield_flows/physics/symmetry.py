@@ -33,6 +33,7 @@ __all__ = [
     "SymmetryOperations",
     "get_symmetry_operations",
     "relative_violation",
+    "rotate_tensor",
     "symmetrize_tensor",
     "symmetrize_rank2",
     "symmetrize_rank3",
