@@ -1,0 +1,286 @@
+"""The two training stages (distillation, field fine-tuning) as plain functions over a work folder.
+
+Work folder layout (``runs/<name>/``, git-ignored)::
+
+    labels_train.json.gz, labels_valid.json.gz   CHGNet labels (cache)
+    distill/state.pt, distill/best.pt            stage 1 checkpoints (resume / best valid)
+    finetune/state.pt, finetune/best.pt          stage 2 checkpoints
+    stages.json                                  wall time and settings of each stage
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from macefield_flows.training.data import Sample, load_split, material_key
+
+logger = logging.getLogger(__name__)
+
+PETRETTO = "petretto2018_dfpt_becs_epsinf_e3nn"
+PETOUSIS = "mp_dielectric_petousis2017"
+
+
+@dataclass
+class DataSettings:
+    """Which structures each stage uses (all from train splits; valid for early stopping)."""
+
+    max_atoms: int = 10
+    n_train_structures: int = 450
+    n_valid_structures: int = 80
+    n_copies_train: int = 2
+    n_copies_valid: int = 1
+    rattle: float = 0.04
+    strain: float = 0.02
+    seed: int = 0
+
+
+def _pool(split: str, max_atoms: int) -> list[Sample]:
+    """Petretto rows, then Petousis rows of materials not already present (one per material key)."""
+    out, seen = [], set()
+    for dataset in (PETRETTO, PETOUSIS):
+        for s in load_split(dataset, split, max_atoms=max_atoms, for_training=(split == "train")):
+            key = material_key(s.meta["reduced_formula"], s.meta["space_group"])
+            if key in seen:
+                # the same material with eps from Petousis: attach it if Petretto has none
+                continue
+            seen.add(key)
+            out.append(s)
+    return out
+
+
+def select_structures(split: str, settings: DataSettings) -> list[Sample]:
+    """A seeded random subset of the (deduplicated) pool of ``split``."""
+    pool = _pool(split, settings.max_atoms)
+    n = settings.n_train_structures if split == "train" else settings.n_valid_structures
+    rng = np.random.default_rng(settings.seed + (0 if split == "train" else 1))
+    idx = np.sort(rng.permutation(len(pool))[: min(n, len(pool))])
+    return [pool[i] for i in idx]
+
+
+def distillation_labels(work: Path, settings: DataSettings) -> dict[str, Any]:
+    """Label train/valid structures (+ perturbed copies) with CHGNet, cached in ``work``."""
+    from macefield_flows.training.labels import cached_chgnet_labels, perturbed_copies
+
+    info: dict[str, Any] = {}
+    for split in ("train", "valid"):
+        base = select_structures(split, settings)
+        n_copies = settings.n_copies_train if split == "train" else settings.n_copies_valid
+        copies = perturbed_copies(base, n_copies=n_copies, rattle=settings.rattle,
+                                  strain=settings.strain, seed=settings.seed)
+        _, seconds = cached_chgnet_labels(copies, work / f"labels_{split}.json.gz")
+        info[split] = {"structures": len(base), "labelled": len(copies), "seconds": seconds}
+    return info
+
+
+def record_stage(work: Path, stage: str, payload: dict[str, Any]) -> None:
+    """Merge ``payload`` into ``work/stages.json`` under ``stage``."""
+    path = work / "stages.json"
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    data.setdefault(stage, {}).update(payload)
+    path.write_text(json.dumps(data, indent=1, default=str))
+
+
+def main_labels(work: str, **kw: Any) -> None:
+    work_p = Path(work)
+    work_p.mkdir(parents=True, exist_ok=True)
+    settings = DataSettings(**kw)
+    t0 = time.time()
+    info = distillation_labels(work_p, settings)
+    record_stage(work_p, "labels", {"settings": asdict(settings), "info": info,
+                                    "wall_s": time.time() - t0})
+
+
+# ---------------------------------------------------------------------------- model
+@dataclass
+class ArchSettings:
+    """Architecture of the small model (a 2-layer MACE with one field-coupling block)."""
+
+    r_max: float = 5.0
+    channels: int = 16
+    max_ell: int = 2
+    correlation: int = 2
+    num_interactions: int = 2
+    num_bessel: int = 8
+    mlp_irreps: str = "16x0e"
+    radial_mlp: tuple[int, ...] = (32, 32)
+
+
+def fit_e0s(samples: list[Sample], z_table: list[int]) -> np.ndarray:
+    """Least-squares atomic reference energies (eV) from total energies vs composition."""
+    col = {z: i for i, z in enumerate(z_table)}
+    a = np.zeros((len(samples), len(z_table)))
+    for r, s in enumerate(samples):
+        for z in s.atoms.get_atomic_numbers():
+            a[r, col[int(z)]] += 1
+    e = np.array([s.energy for s in samples])
+    e0, *_ = np.linalg.lstsq(a, e, rcond=None)
+    return e0
+
+
+def base_model_config(samples: list[Sample], z_table: list[int], arch: ArchSettings) -> dict[str, Any]:
+    """JSON config of the base (no field blocks) model with data-derived E0s, scale, neighbours."""
+    from macefield_flows.model.graph import atoms_to_graph
+
+    e0 = fit_e0s(samples, z_table)
+    forces = np.concatenate([s.forces.ravel() for s in samples])
+    n_edges = sum(atoms_to_graph(s.atoms, z_table, arch.r_max).n_edges for s in samples)
+    n_atoms = sum(s.n_atoms for s in samples)
+    c = arch.channels
+    return {
+        "r_max": float(arch.r_max), "num_bessel": arch.num_bessel, "num_polynomial_cutoff": 5,
+        "max_ell": arch.max_ell,
+        "interaction_cls": "RealAgnosticResidualInteractionBlock",
+        "interaction_cls_first": "RealAgnosticResidualInteractionBlock",
+        "num_interactions": arch.num_interactions, "num_elements": len(z_table),
+        "hidden_irreps": f"{c}x0e+{c}x1o", "MLP_irreps": arch.mlp_irreps, "gate": "silu",
+        "atomic_energies": e0.tolist(), "avg_num_neighbors": float(n_edges / n_atoms),
+        "atomic_numbers": list(z_table), "correlation": arch.correlation, "radial_type": "bessel",
+        "radial_MLP": list(arch.radial_mlp),
+        "atomic_inter_scale": float(np.sqrt(np.mean(forces**2))), "atomic_inter_shift": 0.0,
+        "heads": ["Default"], "field_coupling": False,
+    }
+
+
+# ---------------------------------------------------------------------------- stages
+def _z_table(work: Path, settings: DataSettings) -> list[int]:
+    """Elements of the model: those of the labelled train structures and the response train set."""
+    from macefield_flows.training.data import elements_of
+    from macefield_flows.training.labels import load_labels
+
+    train = load_labels(work / "labels_train.json.gz")
+    return sorted(set(elements_of(train)) | set(elements_of(response_structures("train", settings))))
+
+
+def response_structures(split: str, settings: DataSettings, n: Optional[int] = None) -> list[Sample]:
+    """Born-charge + eps_inf rows (Petretto) then eps_inf-only rows (Petousis, other materials)."""
+    pool = _pool(split, settings.max_atoms)
+    n = n if n is not None else len(pool)
+    rng = np.random.default_rng(settings.seed + 7)
+    bec = [s for s in pool if s.born_charges is not None]
+    eps_only = [s for s in pool if s.born_charges is None and s.eps_electronic is not None]
+    order = [bec[i] for i in rng.permutation(len(bec))] + [eps_only[i] for i in rng.permutation(len(eps_only))]
+    return order[:n]
+
+
+def run_distill(work: str | Path, arch: ArchSettings, cfg, settings: DataSettings) -> dict[str, Any]:
+    """Stage 1: train the base MACE (no field blocks) on CHGNet energies, forces, stresses."""
+    import torch
+
+    from macefield_flows.model.config import build_field_mace
+    from macefield_flows.model.io import load_model
+    from macefield_flows.training.labels import TEACHER, load_labels
+    from macefield_flows.training.trainer import make_items, train
+
+    work = Path(work)
+    train_s = load_labels(work / "labels_train.json.gz")
+    valid_s = load_labels(work / "labels_valid.json.gz")
+    z = _z_table(work, settings)
+    config = base_model_config(train_s, z, arch)
+    torch.manual_seed(cfg.seed)
+    model = build_field_mace(config, dtype=getattr(torch, cfg.dtype))
+    t0 = time.time()
+    summary = train(model, make_items(train_s, z, arch.r_max, "efs"),
+                    make_items(valid_s, z, arch.r_max, "efs"), cfg, work / "distill",
+                    metadata={"stage": "distill", "teacher": TEACHER})
+    record_stage(work, "distill", {"arch": asdict(arch), "train": asdict(cfg),
+                                   "n_train": len(train_s), "n_valid": len(valid_s),
+                                   "wall_s_total": summary["wall_s"], "epochs": summary["epochs"],
+                                   "steps": summary["steps"], "wall_s_this_call": time.time() - t0,
+                                   "last": summary["history"][-1] if summary["history"] else None})
+    return summary
+
+
+def to_field_model(base, seed: int = 0, field_init_scale: float = 10.0):
+    """``FieldMACE.from_foundation`` of the distilled base, with field blocks switched on.
+
+    The base is a FieldMACE built with ``field_coupling=False``; its stored JSON
+    config is presented with ``field_coupling=True`` so the conversion adds the
+    blocks. The random ``field_linear`` weights are scaled by
+    ``field_init_scale`` (random init gives |Z*| ~ 0.01 e).
+    """
+    import torch
+
+    from macefield_flows.model.field_mace import FieldMACE
+
+    stored = base.json_config
+    try:
+        base.json_config = dict(stored, field_coupling=True)
+        model = FieldMACE.from_foundation(base, seed=seed)
+    finally:
+        base.json_config = stored
+    with torch.no_grad():
+        for lin in model.field_linear:
+            lin.weight.mul_(field_init_scale)
+    return model
+
+
+def run_finetune(work: str | Path, cfg, settings: DataSettings, n_response: int = 600,
+                 n_response_valid: int = 120) -> dict[str, Any]:
+    """Stage 2: field fine-tuning on Z* and eps_inf (train split) with replay of the CHGNet labels."""
+    from macefield_flows.model.io import load_model
+    from macefield_flows.training.data import check_training_samples
+    from macefield_flows.training.labels import TEACHER, load_labels
+    from macefield_flows.training.trainer import make_items, train
+
+    work = Path(work)
+    base = load_model(work / "distill" / "best.pt", dtype=cfg.dtype)
+    model = to_field_model(base, seed=cfg.seed)
+    z = [int(v) for v in model.atomic_numbers.tolist()]
+    r_max = float(model.r_max)
+    resp_train = [s for s in response_structures("train", settings, n_response)
+                  if set(s.atoms.get_atomic_numbers()) <= set(z)]
+    check_training_samples(resp_train)
+    resp_valid = [s for s in response_structures("valid", settings, None)
+                  if set(s.atoms.get_atomic_numbers()) <= set(z)]
+    rng = np.random.default_rng(settings.seed + 11)
+    resp_valid = [resp_valid[i] for i in np.sort(rng.permutation(len(resp_valid))[:n_response_valid])]
+    replay = load_labels(work / "labels_train.json.gz")
+    replay_valid = load_labels(work / "labels_valid.json.gz")
+    train_items = make_items(resp_train, z, r_max, "response")
+    valid_items = make_items(resp_valid, z, r_max, "response") + make_items(replay_valid, z, r_max, "efs")
+    t0 = time.time()
+    summary = train(model, train_items, valid_items, cfg, work / "finetune",
+                    replay_items=make_items(replay, z, r_max, "efs"),
+                    metadata={"stage": "finetune", "teacher": TEACHER})
+    record_stage(work, "finetune", {"train": asdict(cfg), "n_response_train": len(train_items),
+                                    "n_response_valid": len(resp_valid), "n_replay": len(replay),
+                                    "wall_s_total": summary["wall_s"], "epochs": summary["epochs"],
+                                    "steps": summary["steps"], "wall_s_this_call": time.time() - t0,
+                                    "last": summary["history"][-1] if summary["history"] else None})
+    return summary
+
+
+def run_all(work: str | Path, distill_wall_s: float = 1500.0, finetune_wall_s: float = 1800.0,
+            arch: Optional[ArchSettings] = None, settings: Optional[DataSettings] = None) -> None:
+    """Labels -> distillation -> fine-tuning, each resumable; budgets are per call."""
+    from macefield_flows.training.trainer import TrainSettings
+
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    settings = settings or DataSettings()
+    arch = arch or ArchSettings()
+    t0 = time.time()
+    info = distillation_labels(work, settings)
+    if any(v["seconds"] for v in info.values()):
+        record_stage(work, "labels", {"settings": asdict(settings), "info": info,
+                                      "wall_s": time.time() - t0})
+    run_distill(work, arch, TrainSettings(lr=5e-3, max_wall_s=distill_wall_s), settings)
+    run_finetune(work, TrainSettings(lr=2e-3, max_wall_s=finetune_wall_s, replay_fraction=0.5),
+                 settings)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import sys
+
+    import torch
+
+    torch.set_num_threads(1)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    run_all(sys.argv[1], float(sys.argv[2]), float(sys.argv[3]))
