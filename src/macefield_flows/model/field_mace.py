@@ -80,7 +80,7 @@ class FieldMACE(ScaleShiftMACE):
         """
         from macefield_flows.model.config import build_field_mace, config_from_mace_model
 
-        config = config_from_mace_model(mace_model)
+        config = dict(config_from_mace_model(mace_model), field_coupling=True)
         dtype = next(mace_model.parameters()).dtype
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)

@@ -25,6 +25,8 @@ from typing import Any, Optional
 
 import torch
 
+from mace.modules.models import ScaleShiftMACE
+
 from macefield_flows.exceptions import ModelLoadError, UntrustedPickleError
 from macefield_flows.model.config import build_field_mace, config_from_mace_model
 from macefield_flows.model.field_mace import FieldMACE
@@ -111,8 +113,9 @@ def save_model(model: FieldMACE, path: str | Path, metadata: Optional[dict[str, 
     return file_sha256(path)
 
 
-class _PublishedModelStandIn(torch.nn.Module):
-    """Receives the unpickled state of a published model; never run."""
+class _PublishedModelStandIn(ScaleShiftMACE):
+    """Receives the unpickled state of a published model (a ScaleShiftMACE plus field
+    blocks); only its state dict and config are read, it is never run."""
 
 
 class _MappingUnpickler(pickle.Unpickler):
@@ -138,6 +141,11 @@ def _resolve_dtype(dtype: str | torch.dtype | None) -> Optional[torch.dtype]:
         raise ValueError(f"dtype={dtype!r}, expected 'float32' or 'float64'") from None
 
 
+def _floating_dtype(state: dict[str, torch.Tensor]) -> torch.dtype:
+    """dtype of the first floating-point tensor of a state dict (float64 if none)."""
+    return next((v.dtype for v in state.values() if v.is_floating_point()), torch.float64)
+
+
 def _from_pickled_module(obj: torch.nn.Module, path: Path) -> tuple[FieldMACE, str]:
     published = isinstance(obj, _PublishedModelStandIn)
     cls_name = type(obj).__name__
@@ -149,8 +157,7 @@ def _from_pickled_module(obj: torch.nn.Module, path: Path) -> tuple[FieldMACE, s
     state = obj.state_dict()
     has_field = any(k.startswith("field_feats.") for k in state)
     json_config["field_coupling"] = has_field
-    dtype = next(iter(state.values())).dtype if state else torch.float64
-    model = build_field_mace(json_config, dtype=dtype if dtype.is_floating_point else torch.float64)
+    model = build_field_mace(json_config, dtype=_floating_dtype(state))
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise ModelLoadError(
@@ -191,8 +198,11 @@ def load_model(
         payload = torch.load(path, map_location="cpu", weights_only=True)
         is_pickle = False
     except pickle.UnpicklingError as exc:
-        if "weights only" not in str(exc).lower() and "weights_only" not in str(exc).lower():
-            raise ModelLoadError(f"{path}: corrupt or not a model file ({exc})") from exc
+        # a real pickled module fails the safe load on its classes ("Unsupported global");
+        # anything else (bad opcodes, truncated data) is a damaged or foreign file
+        if "unsupported global" not in str(exc).lower():
+            reason = str(exc).split("WeightsUnpickler error:")[-1].strip().splitlines()[0]
+            raise ModelLoadError(f"{path}: corrupt or not a model file ({reason})") from exc
         payload, is_pickle = None, True
     except Exception as exc:  # torch raises RuntimeError/EOFError/zipfile errors on bad bytes
         raise ModelLoadError(f"{path}: corrupt or not a model file ({type(exc).__name__}: {exc})") from exc
@@ -228,7 +238,7 @@ def load_model(
                 f"({FORMAT_VERSION}); upgrade macefield-flows"
             )
         state = payload["state_dict"]
-        file_dtype = next(iter(state.values())).dtype
+        file_dtype = _floating_dtype(state)
         try:
             model = build_field_mace(payload["config"], dtype=file_dtype)
             model.load_state_dict(state, strict=True)

@@ -67,6 +67,9 @@ class ElectricResponseTaskDoc(BaseModel):
     """Predicted electric response of one crystal (the document a screening stores)."""
 
     # --- identity -------------------------------------------------------------------
+    task_id: Optional[str] = Field(
+        None, description="Unique id of the prediction: the resume key `provenance.settings_hash`."
+    )
     task_label: str = Field("electric response", description="Short label of the job kind.")
     material_id: Optional[str] = Field(None, description="Materials Project id when known, e.g. 'mp-149'.")
     structure_id: Optional[str] = Field(
@@ -174,9 +177,96 @@ class ElectricResponseTaskDoc(BaseModel):
 
     # --- provenance ---------------------------------------------------------------------
     provenance: Optional[Provenance] = Field(None, description="Model, versions, device, settings.")
+    force_constants: Optional[list[list[float]]] = Field(
+        None,
+        description=(
+            "Gamma force constants d2F/dR dR, eV/Angstrom^2, shape (3N, 3N), site-major "
+            "(k*3 + a); kept in the additional `data` store by the jobs."
+        ),
+    )
     large_data_keys: list[str] = Field(
         default_factory=list,
         description="Keys of arrays kept in the additional `data` store (e.g. force_constants).",
     )
+
+    model_config = {"arbitrary_types_allowed": True}
+
+
+class ElectricResponseBatchDoc(BaseModel):
+    """Output of one batched job (a chunk of a screening): one task document per input."""
+
+    kind: str = Field("electric_response_batch", description="Marker used to find batch outputs.")
+    task_label: str = Field("electric response", description="Short label of the job kind.")
+    tasks: list[ElectricResponseTaskDoc] = Field(
+        default_factory=list, description="One document per input structure, in input order."
+    )
+    skipped: list[str] = Field(
+        default_factory=list, description="Resume keys of inputs skipped because already stored."
+    )
+    n_successful: int = Field(0, description="Number of successful documents in `tasks`.")
+    n_failed: int = Field(0, description="Number of failed documents in `tasks`.")
+    wall_time_s: Optional[float] = Field(None, description="Wall time of the job, s.")
+
+    model_config = {"arbitrary_types_allowed": True}
+
+
+class RelaxRecord(BaseModel):
+    """Relaxation outcome of one structure (part of :class:`RelaxBatchDoc`)."""
+
+    ok: bool = Field(description="Whether the relaxation ran without error.")
+    error: Optional[str] = Field(None, description="Error message when `ok` is False.")
+    structure: Optional[Structure] = Field(None, description="Relaxed structure (Angstrom); input if failed.")
+    energy: Optional[float] = Field(None, description="Final electric enthalpy, eV.")
+    converged: Optional[bool] = Field(None, description="Whether fmax (and the stress criterion) was reached.")
+    steps: Optional[int] = Field(None, description="Optimiser steps taken.")
+    max_force: Optional[float] = Field(None, description="Final max |force|, eV/Angstrom.")
+    max_stress: Optional[float] = Field(None, description="Final max |stress|, eV/Angstrom^3.")
+    structure_id: Optional[str] = Field(None, description="Label of the input structure.")
+    material_id: Optional[str] = Field(None, description="Materials Project id when known.")
+
+    model_config = {"arbitrary_types_allowed": True}
+
+
+class RelaxBatchDoc(BaseModel):
+    """Output of a batched relaxation job: one record per input, in input order."""
+
+    kind: str = Field("relax_batch", description="Marker used to find relaxation outputs.")
+    records: list[RelaxRecord] = Field(default_factory=list, description="One record per input structure.")
+    structures: list[Optional[Structure]] = Field(
+        default_factory=list, description="Relaxed structures (input structure where relaxation failed)."
+    )
+    provenance: Optional[Provenance] = Field(None, description="Model, device and relaxation settings.")
+
+    model_config = {"arbitrary_types_allowed": True}
+
+
+class FieldSweepDoc(BaseModel):
+    """Polarisation (and optionally relaxed structure) along a list of applied fields."""
+
+    task_label: str = Field("field sweep", description="Short label of the job kind.")
+    structure_id: Optional[str] = Field(None, description="Label of the input structure.")
+    material_id: Optional[str] = Field(None, description="Materials Project id when known.")
+    formula_pretty: Optional[str] = Field(None, description="Reduced formula.")
+    input_structure: Optional[Structure] = Field(None, description="Structure as given (Angstrom).")
+    status: TaskStatus = Field(TaskStatus.SUCCESS, description="'successful' or 'failed'.")
+    failure_reason: Optional[str] = Field(None, description="Why the sweep failed, if it did.")
+    electric_fields: list[list[float]] = Field(
+        default_factory=list, description="Applied fields in sweep order, V/Angstrom, shape (n_fields, 3)."
+    )
+    polarization: list[Optional[list[float]]] = Field(
+        default_factory=list,
+        description="Polarisation at each field (one branch, unfolded), C/m^2, shape (n_fields, 3).",
+    )
+    energies: list[Optional[float]] = Field(
+        default_factory=list, description="Electric enthalpy at each field, eV, shape (n_fields,)."
+    )
+    structures: list[Optional[Structure]] = Field(
+        default_factory=list, description="Structure at each field (relaxed when relaxation ran)."
+    )
+    relaxed: bool = Field(False, description="Whether the ions were relaxed at each field.")
+    relax_converged: list[Optional[bool]] = Field(
+        default_factory=list, description="Relaxation convergence at each field."
+    )
+    provenance: Optional[Provenance] = Field(None, description="Model, versions, device, settings.")
 
     model_config = {"arbitrary_types_allowed": True}

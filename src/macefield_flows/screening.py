@@ -1,0 +1,267 @@
+"""Pure assembly: engine results -> task documents (no jobflow, no torch).
+
+The jobs in :mod:`macefield_flows.jobs` call the engine, then these functions:
+
+* :func:`settings_hash` - the resume key of (structure, model sha256, head, settings);
+* :func:`build_task_doc` - one :class:`ElectricResponseTaskDoc` from a
+  ``StructureResult`` (and optionally a ``RelaxResult``), running the physics
+  assembly (dielectric, phonons, piezo) for whatever properties are present;
+* :func:`failed_task_doc` - a document with ``status="failed"`` and the reason.
+
+Any per-structure error of the physics assembly becomes a failed document, so a
+bad structure never breaks its chunk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from importlib import metadata
+from typing import Any, Mapping, Optional, Sequence
+
+import numpy as np
+from pymatgen.core import Structure
+
+from macefield_flows.exceptions import MacefieldError
+from macefield_flows.schemas.task import ElectricResponseTaskDoc, Provenance, TaskStatus
+from macefield_flows.units import E_PER_A2_TO_C_PER_M2
+
+logger = logging.getLogger(__name__)
+
+DIELECTRIC_PROPERTIES = ("energy", "forces", "stress", "polarization", "born_charges",
+                         "susceptibility", "epsilon_electronic", "force_constants")
+PIEZO_PROPERTIES = DIELECTRIC_PROPERTIES + ("dipole_strain", "internal_strain", "strain_hessian")
+STATIC_PROPERTIES = ("energy", "forces", "stress", "polarization", "born_charges", "epsilon_electronic")
+
+VERSION_PACKAGES = ("macefield-flows", "torch", "mace-torch", "e3nn", "numpy", "pymatgen", "jobflow")
+
+
+def package_versions(packages: Sequence[str] = VERSION_PACKAGES) -> dict[str, str]:
+    """Installed versions of ``packages`` ("not installed" when absent)."""
+    out = {}
+    for name in packages:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def structure_fingerprint(structure: Structure, decimals: int = 6) -> dict[str, Any]:
+    """Canonical, JSON-able description of a structure used in :func:`settings_hash`."""
+    return {
+        "lattice": np.round(structure.lattice.matrix, decimals).tolist(),
+        "species": [str(sp) for sp in structure.species],
+        "frac": np.round(np.mod(structure.frac_coords, 1.0), decimals).tolist(),
+        "charge": float(getattr(structure, "charge", 0.0) or 0.0),
+    }
+
+
+def settings_hash(
+    structure: Structure, model_sha256: str, head: Optional[str], settings: Mapping[str, Any]
+) -> str:
+    """sha256 (hex) of (structure, model sha256, head, settings): the resume key.
+
+    ``settings`` must be JSON-serialisable (it is sorted and dumped); device and
+    wall-clock quantities must not be in it.
+    """
+    payload = {
+        "structure": structure_fingerprint(structure),
+        "model_sha256": model_sha256,
+        "head": head,
+        "settings": settings,
+    }
+    blob = json.dumps(payload, sort_keys=True, default=_jsonable)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    raise TypeError(f"settings value {obj!r} of type {type(obj).__name__} is not JSON-serialisable")
+
+
+def _list(x: Any) -> Any:
+    return None if x is None else np.asarray(x, dtype=float).tolist()
+
+
+def _identity(structure: Structure) -> dict[str, Any]:
+    comp = structure.composition
+    elements = sorted({el.symbol for el in comp.elements})
+    return {
+        "formula_pretty": comp.reduced_formula,
+        "chemsys": "-".join(elements),
+        "elements": elements,
+        "nsites": len(structure),
+    }
+
+
+def failed_task_doc(
+    input_structure: Structure,
+    reason: str,
+    provenance: Optional[Provenance] = None,
+    material_id: Optional[str] = None,
+    structure_id: Optional[str] = None,
+    task_label: str = "electric response",
+) -> ElectricResponseTaskDoc:
+    """A document recording that ``input_structure`` failed and why."""
+    ident = _identity(input_structure) if isinstance(input_structure, Structure) else {}
+    return ElectricResponseTaskDoc(
+        task_id=provenance.settings_hash if provenance and provenance.settings_hash else None,
+        task_label=task_label,
+        material_id=material_id,
+        structure_id=structure_id,
+        input_structure=input_structure if isinstance(input_structure, Structure) else None,
+        status=TaskStatus.FAILED,
+        failure_reason=reason,
+        provenance=provenance,
+        **ident,
+    )
+
+
+def build_task_doc(
+    input_structure: Structure,
+    result: Any,
+    provenance: Provenance,
+    relax_result: Any = None,
+    material_id: Optional[str] = None,
+    structure_id: Optional[str] = None,
+    task_label: str = "electric response",
+    symmetrize: bool = False,
+    symprec: float = 1e-3,
+    phonon_tol_thz: float = 0.1,
+    keep_force_constants: bool = True,
+) -> ElectricResponseTaskDoc:
+    """Assemble one document from an engine ``StructureResult`` (+ optional ``RelaxResult``).
+
+    Parameters
+    ----------
+    input_structure : the structure as given by the user.
+    result : ``macefield_flows.engine.StructureResult`` of the structure the
+        properties refer to (relaxed one when ``relax_result`` is given).
+    provenance : model, versions, device, settings and resume key.
+    relax_result : ``RelaxResult`` of the preceding relaxation, if any.
+    symmetrize : symmetrise Born charges to the space group (spglib, ``symprec`` in A).
+    phonon_tol_thz : imaginary frequencies with ``|nu|`` below this are noise (THz).
+    keep_force_constants : keep the (3N, 3N) force constants in the document
+        (routed to the `data` store by the jobs).
+
+    Returns a failed document when the engine or the physics assembly failed.
+    """
+    common = dict(material_id=material_id, structure_id=structure_id, task_label=task_label)
+    if relax_result is not None and not relax_result.ok:
+        return failed_task_doc(input_structure, f"relaxation failed: {relax_result.error}",
+                               provenance, **common)
+    if not result.ok:
+        reason = f"{result.error_type}: {result.error}" if result.error_type else str(result.error)
+        return failed_task_doc(input_structure, reason, provenance, **common)
+    structure = relax_result.structure if relax_result is not None else input_structure
+    try:
+        fields = _assemble(structure, result, symmetrize, symprec, phonon_tol_thz)
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError, MacefieldError) as exc:
+        logger.warning("physics assembly failed for %s: %s", structure_id or material_id, exc)
+        return failed_task_doc(input_structure, f"assembly failed: {type(exc).__name__}: {exc}",
+                               provenance, **common)
+    if not keep_force_constants:
+        fields.pop("force_constants", None)
+    if relax_result is not None:
+        fields.update(relaxed=True, relax_converged=bool(relax_result.converged),
+                      relax_steps=int(relax_result.steps))
+        if not relax_result.converged:
+            fields["warnings"].append(
+                f"relaxation not converged after {relax_result.steps} steps "
+                f"(max force {relax_result.max_force:.3g} eV/A)")
+    large = ["force_constants"] if fields.get("force_constants") is not None else []
+    return ElectricResponseTaskDoc(
+        task_id=provenance.settings_hash or None,
+        input_structure=input_structure,
+        structure=structure,
+        status=TaskStatus.SUCCESS,
+        provenance=provenance,
+        large_data_keys=large,
+        **common,
+        **_identity(structure),
+        **fields,
+    )
+
+
+def _assemble(structure: Structure, r: Any, symmetrize: bool, symprec: float,
+              phonon_tol_thz: float) -> dict[str, Any]:
+    """Physics assembly of whatever properties ``r`` carries (internal units in, document units out)."""
+    from macefield_flows.physics.born import asr_residual
+
+    out: dict[str, Any] = {"warnings": []}
+    n = len(structure)
+    if r.energy is not None:
+        out["energy"] = float(r.energy)
+        out["energy_per_atom"] = float(r.energy) / n
+    out["forces"] = _list(r.forces)
+    out["stress"] = _list(r.stress)
+    out["dipole"] = _list(r.dipole)
+    if r.polarization is not None:
+        out["polarization"] = _list(np.asarray(r.polarization) * E_PER_A2_TO_C_PER_M2)
+
+    born = None if r.born_charges is None else np.asarray(r.born_charges, dtype=float)
+    if born is not None:
+        out["born_asr_residual"] = float(asr_residual(born))
+        if symmetrize:
+            from macefield_flows.physics.born import symmetrize_born_charges
+
+            born, violation = symmetrize_born_charges(structure, born, symprec)
+            out["born_symmetrized"] = True
+            if violation > 0.05:
+                out["warnings"].append(f"Born charges violate the space group by {violation:.3g} (relative)")
+        out["born"] = born.tolist()
+
+    eps_inf = r.epsilon_electronic
+    if eps_inf is None and r.susceptibility is not None:
+        eps_inf = np.eye(3) + np.asarray(r.susceptibility)
+    if eps_inf is not None:
+        from macefield_flows.physics.dielectric import poly, refractive_index
+
+        eps_inf = np.asarray(eps_inf, dtype=float)
+        out["epsilon_static"] = eps_inf.tolist()
+        out["e_electronic"] = poly(eps_inf)
+        out["n"] = refractive_index(eps_inf)
+
+    fc = None if r.force_constants is None else np.asarray(r.force_constants, dtype=float)
+    if fc is not None:
+        out["force_constants"] = fc.tolist()
+    if born is not None and fc is not None and eps_inf is not None:
+        from macefield_flows.physics.dielectric import dielectric_response
+
+        chi = eps_inf - np.eye(3) if r.susceptibility is None else np.asarray(r.susceptibility)
+        masses = np.asarray(r.masses if r.masses is not None else [s.specie.atomic_mass for s in structure],
+                            dtype=float)
+        d = dielectric_response(born, chi, fc, masses, float(r.volume or structure.volume),
+                                tol_thz=phonon_tol_thz)
+        out.update(
+            epsilon_ionic=d.ionic.tolist(), epsilon_total=d.total.tolist(), e_ionic=d.e_ionic,
+            e_total=d.e_total, phonon_frequencies_thz=np.asarray(d.frequencies).tolist(),
+            has_imaginary_modes=d.has_imaginary_modes, ionic_dielectric_reliable=d.ionic_reliable,
+            ir_intensities=np.asarray(d.ir_intensities).tolist(),
+        )
+        if d.has_imaginary_modes:
+            out["warnings"].append(
+                f"{len(d.unstable_modes)} imaginary optical mode(s) at Gamma: not a minimum, "
+                "epsilon_ionic / piezo ionic parts unreliable")
+
+    strain = (r.dipole_strain, r.internal_strain, r.strain_hessian)
+    if born is not None and fc is not None and all(x is not None for x in strain):
+        from macefield_flows.physics.piezo import piezo_response
+
+        p = piezo_response(born, fc, np.asarray(r.dipole_strain), np.asarray(r.internal_strain),
+                           np.asarray(r.strain_hessian), float(r.volume or structure.volume))
+        out.update(
+            piezo_tensor=p.total.tolist(), piezo_ionic_tensor=p.ionic.tolist(),
+            piezo_electronic_tensor=p.clamped_ion.tolist(), e_ij_max=float(p.e_ij_max_singular),
+            e_ij_max_longitudinal=float(p.e_ij_max_longitudinal),
+            elastic_tensor_clamped=p.clamped_ion_elastic.tolist(), elastic_tensor=p.relaxed_ion_elastic.tolist(),
+            piezo_strain_tensor=p.d_strain.tolist(),
+        )
+        if not p.elastically_stable:
+            out["warnings"].append("relaxed-ion elastic tensor not positive definite (d unreliable)")
+    return out

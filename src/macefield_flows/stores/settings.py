@@ -1,0 +1,92 @@
+"""Build a jobflow ``JobStore`` from a store spec (see :mod:`macefield_flows.stores`)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Optional
+from urllib.parse import urlparse
+
+from jobflow import JobStore
+from maggma.stores import MemoryStore, MongoURIStore
+
+from macefield_flows.exceptions import StoreError
+from macefield_flows.stores.backends import EmbeddedJSONStore
+
+logger = logging.getLogger(__name__)
+
+HOME_ENV = "MACEFIELD_HOME"
+STORE_ENV = "MACEFIELD_STORE"
+MONGO_TIMEOUT_ENV = "MACEFIELD_MONGO_TIMEOUT_MS"
+
+
+def default_store_dir() -> Path:
+    """``$MACEFIELD_HOME/store`` (default ``~/.macefield/store``), read at call time."""
+    home = os.environ.get(HOME_ENV) or str(Path.home() / ".macefield")
+    return Path(home).expanduser() / "store"
+
+
+def get_jobstore(spec: Optional[str | os.PathLike] = None, connect: bool = True) -> JobStore:
+    """JobStore (docs + additional ``data`` store) for ``spec``; see the module table.
+
+    With ``connect=True`` the store is connected (and a MongoDB pinged), so an
+    unreachable server fails here with a :class:`StoreError`.
+    """
+    spec = spec if spec not in (None, "") else os.environ.get(STORE_ENV) or "default"
+    spec = str(spec)
+    if spec == "memory":
+        store = JobStore(MemoryStore(collection_name="outputs"),
+                         additional_stores={"data": MemoryStore(collection_name="outputs_data")})
+    elif spec == "jobflow":
+        from jobflow import SETTINGS
+
+        store = SETTINGS.JOB_STORE
+    elif spec.startswith(("mongodb://", "mongodb+srv://")):
+        store = _mongo_jobstore(spec)
+    else:
+        folder = default_store_dir() if spec == "default" else Path(spec).expanduser()
+        if folder.exists() and not folder.is_dir():
+            raise StoreError(f"store path {str(folder)!r} is a file; give a folder or a mongodb:// URI")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create store folder {str(folder)!r}: {exc}") from exc
+        store = JobStore(EmbeddedJSONStore(str(folder / "outputs.json"), key="uuid"),
+                         additional_stores={"data": EmbeddedJSONStore(str(folder / "outputs_data.json"),
+                                                                      key="blob_uuid")})
+    if connect:
+        _connect(store, spec)
+    return store
+
+
+def _mongo_jobstore(uri: str) -> JobStore:
+    database = urlparse(uri).path.lstrip("/").split("?")[0] or "macefield"
+    timeout = int(os.environ.get(MONGO_TIMEOUT_ENV, "5000"))
+    kwargs = {"serverSelectionTimeoutMS": timeout, "connectTimeoutMS": timeout}
+    docs = MongoURIStore(uri, "outputs", database=database, mongoclient_kwargs=kwargs)
+    data = MongoURIStore(uri, "outputs_data", database=database, mongoclient_kwargs=kwargs)
+    return JobStore(docs, additional_stores={"data": data})
+
+
+def _connect(store: JobStore, spec: str) -> None:
+    shown = _redact(spec)
+    try:
+        store.connect()
+        coll = getattr(store.docs_store, "_coll", None)
+        client = getattr(getattr(coll, "database", None), "client", None)
+        if client is not None and type(client).__module__.startswith("pymongo"):
+            client.admin.command("ping")
+    except StoreError:
+        raise
+    except Exception as exc:  # pymongo / file errors of many kinds: one clear line
+        raise StoreError(f"cannot open results store {shown}: {type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0][:200] if str(exc) else ''}") from exc
+
+
+def _redact(spec: str) -> str:
+    """Hide a password in a MongoDB URI."""
+    parsed = urlparse(spec)
+    if parsed.password:
+        return spec.replace(parsed.password, "***")
+    return spec

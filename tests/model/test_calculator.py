@@ -1,0 +1,46 @@
+"""The ASE calculator: standard result names, explicit field, cache invalidation, heads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from macefield_flows.calculator import MACEFieldCalculator
+from macefield_flows.exceptions import MacefieldError
+from tests.model.helpers import ALL, run
+
+
+def test_results_match_model_and_field_invalidates(tiny_model, low_symmetry_structures):
+    atoms = low_symmetry_structures[0].copy()
+    calc = MACEFieldCalculator(model=tiny_model, electric_field=(0, 0, 0))
+    atoms.calc = calc
+    e0 = atoms.get_potential_energy()
+    ref = run(tiny_model, atoms, None, **ALL)
+    assert e0 == pytest.approx(ref["energy"][0], abs=1e-12)
+    s = ref["stress"][0]
+    np.testing.assert_allclose(atoms.get_stress(), [s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
+    np.testing.assert_allclose(calc.get_property("born_effective_charges"), ref["born_charges"])
+    np.testing.assert_allclose(calc.get_property("polarization"), ref["polarization"][0])
+    np.testing.assert_allclose(calc.get_property("epsilon_electronic"), ref["epsilon_electronic"][0])
+    calc.electric_field = (0.0, 0.0, 0.1)
+    e1 = atoms.get_potential_energy()
+    assert abs(e1 - e0) > 1e-6  # not the cached zero-field value
+    ref1 = run(tiny_model, atoms, np.array([0, 0, 0.1]))
+    assert e1 == pytest.approx(ref1["energy"][0], abs=1e-12)
+
+
+def test_unknown_head_is_refused(tiny_model):
+    with pytest.raises(MacefieldError, match="head='mp-dielectric' not in the model's heads"):
+        MACEFieldCalculator(model=tiny_model, head="mp-dielectric")
+
+
+def test_multi_head_model_selects_head(low_symmetry_structures):
+    from macefield_flows.testing import tiny_field_model
+
+    model = tiny_field_model(["Ba", "Ti", "O"], heads=["pt_head", "mp-dielectric"])
+    atoms = low_symmetry_structures[0].copy()
+    energies = []
+    for head in ("pt_head", "mp-dielectric"):
+        atoms.calc = MACEFieldCalculator(model=model, head=head)
+        energies.append(atoms.get_potential_energy())
+    assert abs(energies[0] - energies[1]) > 1e-6
