@@ -234,3 +234,41 @@ def teacher_fidelity(model, samples: Sequence[Sample]) -> dict[str, Any]:
     return {"structures": len(labelled), "energy_mae_eV_atom": float(np.mean(de)),
             "forces_mae_eV_A": float(np.mean(np.concatenate(df))),
             "stress_mae_GPa": float(np.mean(np.concatenate(ds)) * 160.21766208)}
+
+
+def teacher_phonon_stability(samples: Sequence[Sample], tol_thz: float = 0.1, delta: float = 0.01,
+                             fmax: float = 0.01) -> dict[str, Any]:
+    """Phonon stability rate of the teacher (CHGNet): relax at fixed cell, central-difference K."""
+    from ase.optimize import BFGS
+    from chgnet.model import CHGNetCalculator
+
+    from macefield_flows.physics.phonons import detect_unstable_modes, gamma_phonons
+
+    calc = CHGNetCalculator(use_device="cpu")
+    stable, unstable = 0, []
+    for s in samples:
+        a = s.atoms.copy()
+        a.calc = calc
+        BFGS(a, logfile=None).run(fmax=fmax, steps=300)
+        n = len(a)
+        k = np.zeros((3 * n, 3 * n))
+        x0 = a.positions.copy()
+        for i in range(n):
+            for c in range(3):
+                f = []
+                for sign in (1, -1):
+                    x = x0.copy()
+                    x[i, c] += sign * delta
+                    a.positions = x
+                    f.append(a.get_forces().ravel())
+                k[3 * i + c] = -(f[0] - f[1]) / (2 * delta)
+        a.positions = x0
+        ph = gamma_phonons(0.5 * (k + k.T), a.get_masses())
+        bad = detect_unstable_modes(ph.frequencies, tol_thz=tol_thz, eigenvectors=ph.eigenvectors,
+                                    masses=a.get_masses())
+        if len(bad):
+            unstable.append(s.name)
+        else:
+            stable += 1
+    return {"structures": len(samples), "stable": stable,
+            "stability_rate": stable / max(len(samples), 1), "unstable": unstable}
