@@ -113,5 +113,5 @@ def test_unknown_element_names_structure_and_element(tiny_model):
 
     from macefield_flows.model.graph import atoms_to_graph
 
-    with pytest.raises(UnknownElementError, match=r"'GaAs'.*\['As', 'Ga'\]"):
+    with pytest.raises(UnknownElementError, match=r"'GaAs'.*\['Ga', 'As'\]"):
         atoms_to_graph(bulk("GaAs", "zincblende", a=5.65), tiny_model.atomic_numbers.tolist(), 4.0, label="GaAs")
