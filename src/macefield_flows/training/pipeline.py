@@ -271,9 +271,83 @@ def run_all(work: str | Path, distill_wall_s: float = 1500.0, finetune_wall_s: f
     if any(v["seconds"] for v in info.values()):
         record_stage(work, "labels", {"settings": asdict(settings), "info": info,
                                       "wall_s": time.time() - t0})
-    run_distill(work, arch, TrainSettings(lr=5e-3, max_wall_s=distill_wall_s), settings)
-    run_finetune(work, TrainSettings(lr=2e-3, max_wall_s=finetune_wall_s, replay_fraction=0.5),
+    run_distill(work, arch, TrainSettings(lr=5e-3, w_energy=10.0, max_wall_s=distill_wall_s), settings)
+    run_finetune(work, TrainSettings(lr=2e-3, w_energy=10.0, max_wall_s=finetune_wall_s, replay_fraction=0.5),
                  settings)
+
+
+
+# ---------------------------------------------------------------------------- export / evaluate
+def export_model(work: str | Path, name: str = "macefield-small-v1",
+                 models_dir: Optional[str | Path] = None, register: bool = True) -> dict[str, Any]:
+    """Best-valid fine-tuned model -> ``data/models/<name>.pt`` (float64) + registry entry."""
+    import torch
+
+    from macefield_flows.model.io import describe_model, load_model, save_model
+    from macefield_flows.training.labels import TEACHER
+    from macefield_flows.training.registry import MODELS_DIR, register_model
+
+    work = Path(work)
+    models_dir = Path(models_dir) if models_dir else MODELS_DIR
+    model = load_model(work / "finetune" / "best.pt", dtype="float64")
+    stages = json.loads((work / "stages.json").read_text()) if (work / "stages.json").is_file() else {}
+    info = describe_model(model)
+    meta = {
+        "name": name, "card": "docs/model_card.md", "teacher": TEACHER,
+        "training_data": ["petretto2018_dfpt_becs_epsinf_e3nn:train",
+                          "mp_dielectric_petousis2017:train", "CHGNet labels (project-generated)"],
+        "best_epoch_finetune": model.model_info.metadata.get("epoch"),
+        "valid_finetune": model.model_info.metadata.get("valid"),
+        "wall_s": {k: v.get("wall_s_total", v.get("wall_s")) for k, v in stages.items()},
+        "dtype_trained": "float32",
+    }
+    path = models_dir / f"{name}.pt"
+    sha = save_model(model, path, metadata=meta)
+    entry = {"name": name, "file": path.name, "sha256": sha, "size_bytes": path.stat().st_size,
+             "num_parameters": info.num_parameters, "elements": info.elements, "dtype": "float64",
+             "r_max": info.r_max}
+    if register:
+        register_model(name, path, sha, "docs/model_card.md", default=True,
+                       extra={k: entry[k] for k in ("size_bytes", "num_parameters", "elements", "dtype")},
+                       path=models_dir / "registry.json")
+    (work / "export.json").write_text(json.dumps(entry, indent=1))
+    return entry
+
+
+def evaluate_work(work: str | Path, model_path: Optional[str | Path] = None, max_atoms: int = 12,
+                  max_relax: Optional[int] = None, teacher_stability: int = 0) -> dict[str, Any]:
+    """Test-split report of the exported (or given) model, saved as ``work/eval.json``."""
+    from macefield_flows.model.io import load_model
+    from macefield_flows.training.evaluate import evaluate_model, teacher_phonon_stability
+
+    work = Path(work)
+    if model_path is None:
+        entry = json.loads((work / "export.json").read_text())
+        from macefield_flows.training.registry import MODELS_DIR
+        model_path = MODELS_DIR / entry["file"]
+    model = load_model(model_path, dtype="float64")
+    report = evaluate_model(model, max_atoms=max_atoms, max_relax=max_relax)
+    if teacher_stability:
+        t0 = time.time()
+        ion_set = [s for s in load_split(PETOUSIS, "test", max_atoms=max_atoms)
+                   if set(int(z) for z in s.atoms.get_atomic_numbers()) <= set(model.atomic_numbers.tolist())]
+        report["teacher_stability"] = teacher_phonon_stability(ion_set[:teacher_stability])
+        report["timings_s"]["teacher_stability"] = time.time() - t0
+    report["model_sha256"] = model.model_info.sha256
+    (work / "eval.json").write_text(json.dumps(report, indent=1, default=lambda o: o.tolist()
+                                               if hasattr(o, "tolist") else str(o)))
+    return report
+
+
+def write_model_card(work: str | Path, card_path: Optional[str | Path] = None, notes: str = "") -> Path:
+    """docs/model_card.md from ``work/{export,stages,eval}.json``."""
+    from macefield_flows.training.card import load_json, write_card
+    from macefield_flows.training.registry import REPO_ROOT
+
+    work = Path(work)
+    card_path = Path(card_path) if card_path else REPO_ROOT / "docs" / "model_card.md"
+    return write_card(card_path, load_json(work / "export.json"), load_json(work / "stages.json"),
+                      load_json(work / "eval.json"), notes)
 
 
 if __name__ == "__main__":  # pragma: no cover

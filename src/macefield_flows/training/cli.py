@@ -1,0 +1,87 @@
+"""``macefield train ...``: the training pipeline from the command line (typer sub-app).
+
+Register in the main app with ``app.add_typer(train_app, name="train")``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+train_app = typer.Typer(help="Train the project's field-aware model (distillation + field fine-tuning).",
+                        no_args_is_help=True)
+
+WORK = typer.Option(Path("runs/small-v1"), "--work", help="work folder (labels, checkpoints; git-ignored)")
+
+
+def _setup(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+
+@train_app.command("labels")
+def labels_cmd(work: Path = WORK, threads: int = typer.Option(1, help="torch CPU threads")) -> None:
+    """Label train/valid structures (+ rattled/strained copies) with CHGNet (cached)."""
+    from macefield_flows.training.pipeline import main_labels
+
+    _setup(threads)
+    main_labels(str(work))
+
+
+@train_app.command("distill")
+def distill_cmd(work: Path = WORK, wall: float = typer.Option(1440.0, help="seconds for this call"),
+                device: str = typer.Option("auto"), threads: int = typer.Option(1)) -> None:
+    """Stage 1: base MACE on CHGNet energies/forces/stresses (resumes from state.pt)."""
+    from macefield_flows.training.pipeline import ArchSettings, DataSettings, run_distill
+    from macefield_flows.training.trainer import TrainSettings
+
+    _setup(threads)
+    run_distill(work, ArchSettings(), TrainSettings(lr=5e-3, w_energy=10.0, max_wall_s=wall, device=device),
+                DataSettings())
+
+
+@train_app.command("finetune")
+def finetune_cmd(work: Path = WORK, wall: float = typer.Option(1800.0, help="seconds for this call"),
+                 device: str = typer.Option("auto"), threads: int = typer.Option(1)) -> None:
+    """Stage 2: field fine-tuning on Z* and eps_inf with replay (resumes from state.pt)."""
+    from macefield_flows.training.pipeline import DataSettings, run_finetune
+    from macefield_flows.training.trainer import TrainSettings
+
+    _setup(threads)
+    run_finetune(work, TrainSettings(lr=2e-3, w_energy=10.0, max_wall_s=wall, replay_fraction=0.5,
+                                     device=device), DataSettings())
+
+
+@train_app.command("export")
+def export_cmd(work: Path = WORK, name: str = typer.Option("macefield-small-v1"),
+               register: bool = typer.Option(True, help="make it the registry default")) -> None:
+    """Best-valid fine-tuned model -> data/models/<name>.pt + data/models/registry.json."""
+    from macefield_flows.training.pipeline import export_model
+
+    _setup(1)
+    entry = export_model(work, name, register=register)
+    typer.echo(f"{entry['file']} sha256 {entry['sha256']} ({entry['size_bytes']} bytes)")
+
+
+@train_app.command("evaluate")
+def evaluate_cmd(work: Path = WORK, model: Optional[Path] = typer.Option(None, help="model file"),
+                 max_atoms: int = typer.Option(12), max_relax: Optional[int] = typer.Option(None),
+                 teacher_stability: int = typer.Option(0, help="also relax N test structures with CHGNet"),
+                 card: bool = typer.Option(True, help="rewrite docs/model_card.md"),
+                 threads: int = typer.Option(1)) -> None:
+    """Test-split metrics vs DFPT (Z*, eps_inf, eps_ionic, eps_total, phonon stability)."""
+    from macefield_flows.training.pipeline import evaluate_work, write_model_card
+
+    _setup(threads)
+    report = evaluate_work(work, model, max_atoms=max_atoms, max_relax=max_relax,
+                           teacher_stability=teacher_stability)
+    typer.echo(f"Z* diag MAE {report['born_charges']['mae_diagonal_e']:.3f} e, eps_inf diag MAE "
+               f"{report['eps_inf_all']['mae_diagonal']:.3f}, stability "
+               f"{report['relaxed_ion_petousis']['stability_rate']:.2f}")
+    if card:
+        typer.echo(str(write_model_card(work)))
