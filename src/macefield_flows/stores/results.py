@@ -40,6 +40,7 @@ def iter_task_docs(store: JobStore, include_failed: bool = True) -> Iterator[dic
                 continue
             if not include_failed and doc.get("status") == "failed":
                 continue
+            doc = _strip_blobs(doc)
             tid = doc.get("task_id")
             if tid:
                 prev = seen.get(tid)
@@ -49,6 +50,25 @@ def iter_task_docs(store: JobStore, include_failed: bool = True) -> Iterator[dic
                 anonymous.append(doc)
     yield from seen.values()
     yield from anonymous
+
+
+def _strip_blobs(doc: dict) -> dict:
+    """Replace references to the `data` store by None; keep their ids under ``<key>_blob_uuid``."""
+    out = dict(doc)
+    for key, value in doc.items():
+        if isinstance(value, dict) and "blob_uuid" in value:
+            out[key] = None
+            out[f"{key}_blob_uuid"] = value["blob_uuid"]
+    return out
+
+
+def load_large_data(store: JobStore, doc: dict, key: str = "force_constants") -> Any:
+    """The array ``key`` of a task document from the additional `data` store (None if absent)."""
+    blob = doc.get(f"{key}_blob_uuid")
+    if not blob:
+        return doc.get(key)
+    found = store.additional_stores["data"].query_one({"blob_uuid": blob})
+    return None if found is None else found.get("data")
 
 
 def stored_keys(store: JobStore, keys: Optional[Iterable[str]] = None, include_failed: bool = True) -> set[str]:
