@@ -1,0 +1,238 @@
+"""The ``macefield`` command line: demo, screen, query, compare, info.
+
+This module is the only place that configures logging. Every command has
+``--help``; expected errors print one line and exit with status 1.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from macefield_flows.cli.common import configure_logging, console, err_console, user_errors
+
+logger = logging.getLogger(__name__)
+
+app = typer.Typer(name="macefield", help="MACE-Field screening of Born charges, dielectric and piezoelectric "
+                  "tensors (jobflow).", no_args_is_help=True, add_completion=False,
+                  context_settings={"help_option_names": ["-h", "--help"]})
+
+
+@app.callback()
+def _main(verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="-v info, -vv debug logging.")):
+    """MACE-Field screening of Born charges, dielectric and piezoelectric tensors."""
+    configure_logging(verbose)
+
+
+def _parse_field(value: Optional[str]) -> Optional[list[float]]:
+    if value is None:
+        return None
+    parts = [p for p in value.replace(",", " ").split() if p]
+    try:
+        vec = [float(p) for p in parts]
+    except ValueError:
+        vec = []
+    if len(vec) != 3:
+        raise ValueError(f"--field {value!r}: expected three numbers in V/A, e.g. '0,0,0.01'")
+    return vec
+
+
+def _screen(structures, model: str, device: str, field: Optional[list[float]], relax: bool, store_spec,
+            workers: int, chunk_size: int, head: Optional[str], fmax: float, relax_cell: bool,
+            retry_failed: bool, trust_pickle: bool, dtype: str):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from macefield_flows.cli.run import run_screening
+    from macefield_flows.flows import ScreeningMaker
+    from macefield_flows.jobs._model import model_path
+    from macefield_flows.stores import get_jobstore, stored_keys
+
+    store = get_jobstore(store_spec)  # fails fast on an unreachable MongoDB
+    model_file = str(model_path(model))  # fails fast on an unknown model
+    maker = ScreeningMaker(model=model_file, device=device, dtype=dtype, head=head, electric_field=field,
+                           relax=relax, relax_cell=relax_cell, fmax=fmax, chunk_size=chunk_size,
+                           trust_pickle=trust_pickle)
+    keys = maker.resume_keys(structures)
+    skip = stored_keys(store, keys, include_failed=not retry_failed)
+    n_todo = len(structures) - len(set(keys) & skip)
+    console.print(f"{len(structures)} structures, {len(structures) - n_todo} already stored, {n_todo} to compute")
+    if n_todo:
+        with Progress(TextColumn("screening"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err_console, transient=False) as bar:
+            task = bar.add_task("screen", total=n_todo)
+            run_screening(maker, structures, store, skip, workers, progress=lambda n: bar.advance(task, n))
+    return store, keys
+
+
+@app.command()
+def screen(
+    inputs: List[str] = typer.Argument(..., help="Structure files (CIF, POSCAR, extxyz, JSON), folders, or "
+                                       "Materials Project ids (mp-149; needs MP_API_KEY)."),
+    model: str = typer.Option("default", "--model", "-m", help="Model file, or 'default' (shipped model)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, mps."),
+    dtype: str = typer.Option("float64", "--dtype", help="float64 or float32."),
+    head: Optional[str] = typer.Option(None, "--head", help="Readout head of a multi-head model."),
+    field: Optional[str] = typer.Option(None, "--field", help="Uniform field in V/A, e.g. '0,0,0.01'."),
+    relax: bool = typer.Option(True, "--relax/--no-relax", help="Relax the ions first."),
+    relax_cell: bool = typer.Option(False, "--relax-cell/--fixed-cell", help="Also relax the cell."),
+    fmax: float = typer.Option(0.01, "--fmax", help="Force criterion of the relaxation, eV/A."),
+    store: Optional[str] = typer.Option(None, "--store", "-s", help="Store folder or mongodb:// URI "
+                                        "(default $MACEFIELD_STORE or ~/.macefield/store)."),
+    workers: int = typer.Option(1, "--workers", "-j", help="Worker processes (one chunk each)."),
+    chunk_size: int = typer.Option(50, "--chunk-size", help="Structures per job."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Recompute stored failures."),
+    trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Allow pickled model files (runs code)."),
+):
+    """Screen structures into the results store (already stored ones are skipped)."""
+    from macefield_flows.cli.inputs import collect_structures
+    from macefield_flows.stores import iter_task_docs
+
+    with user_errors():
+        fvec = _parse_field(field)
+        structures, mp_ids = collect_structures(inputs)
+        if mp_ids:
+            from macefield_flows.flows import fetch_materials_project
+
+            structures += fetch_materials_project(mp_ids)
+        jstore, keys = _screen(structures, model, device, fvec, relax, store, workers, chunk_size, head, fmax,
+                               relax_cell, retry_failed, trust_pickle, dtype)
+        wanted = set(keys)
+        docs = [d for d in iter_task_docs(jstore) if d.get("task_id") in wanted]
+        n_fail = sum(d.get("status") == "failed" for d in docs)
+        console.print(f"{len(docs) - n_fail} successful, {n_fail} failed documents for these inputs")
+
+
+@app.command()
+def demo(
+    model: str = typer.Option("default", "--model", "-m", help="Model file, or 'default' (shipped model)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, mps."),
+    store: Optional[str] = typer.Option(None, "--store", "-s", help="Store folder or mongodb:// URI."),
+    relax: bool = typer.Option(True, "--relax/--no-relax", help="Relax the ions first."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N benchmark crystals."),
+):
+    """Screen the built-in benchmark set with the default model and print predictions vs DFPT."""
+    from macefield_flows.references.benchmark import load_benchmark_set
+    from macefield_flows.stores import iter_task_docs
+
+    with user_errors():
+        entries = load_benchmark_set()[:limit]
+        structures = []
+        for e in entries:
+            s = e.structure.copy()
+            s.properties = {**(s.properties or {}), "structure_id": e.name, **(
+                {"material_id": e.material_id} if e.material_id else {})}
+            structures.append(s)
+        jstore, keys = _screen(structures, model, device, None, relax, store, 1, 50, None, 0.01, False,
+                               False, False, "float64")
+        docs = {d.get("task_id"): d for d in iter_task_docs(jstore)}
+        from macefield_flows.cli.tables import benchmark_table
+
+        console.print(benchmark_table(entries, [docs.get(k) for k in keys]))
+
+
+@app.command()
+def query(
+    store: Optional[str] = typer.Option(None, "--store", "-s", help="Store folder or mongodb:// URI."),
+    formula: Optional[str] = typer.Option(None, "--formula", help="Reduced formula, e.g. BaTiO3."),
+    elements: Optional[str] = typer.Option(None, "--elements", help="Comma-separated elements all present."),
+    eps_min: Optional[float] = typer.Option(None, "--eps-min", help="Minimum e_total (poly eps_0)."),
+    eps_max: Optional[float] = typer.Option(None, "--eps-max", help="Maximum e_total (poly eps_0)."),
+    zmax_min: Optional[float] = typer.Option(None, "--zstar-min", help="Minimum max|Z*| component, e."),
+    eij_min: Optional[float] = typer.Option(None, "--eij-min", help="Minimum e_ij_max, C/m^2."),
+    failed: bool = typer.Option(False, "--failed", help="Only failed structures."),
+    model_name: Optional[str] = typer.Option(None, "--model-name", help="Only this provenance.model_name."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+):
+    """Filter the results store and print a table, CSV or JSON."""
+    from macefield_flows.cli.tables import filter_docs, render
+
+    from macefield_flows.stores import get_jobstore, iter_task_docs
+
+    with user_errors():
+        if fmt not in ("table", "csv", "json"):
+            raise ValueError(f"--format {fmt!r}: expected table, csv or json")
+        docs = filter_docs(iter_task_docs(get_jobstore(store)), formula=formula,
+                           elements=[e.strip() for e in elements.split(",")] if elements else None,
+                           eps_min=eps_min, eps_max=eps_max, zmax_min=zmax_min, eij_min=eij_min,
+                           failed=failed, model_name=model_name)
+        text = render(docs, fmt)
+        if output:
+            output.write_text(text if isinstance(text, str) else "")
+            console.print(f"{len(docs)} documents written to {output}")
+        elif isinstance(text, str):
+            sys.stdout.write(text + ("\n" if not text.endswith("\n") else ""))
+        else:
+            console.print(text)
+
+
+@app.command()
+def info(
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model file to summarise ('default' ok)."),
+    trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Allow pickled model files (runs code)."),
+):
+    """Versions, device and (optionally) a model summary."""
+    from macefield_flows.screening import package_versions
+    from macefield_flows.stores import default_store_dir
+
+    with user_errors():
+        for name, version in package_versions(package_versions.__defaults__[0] + (
+                "jobflow-remote", "maggma", "atomate2")).items():
+            console.print(f"{name:16s} {version}")
+        import torch
+
+        dev = "cuda (" + torch.cuda.get_device_name(0) + ")" if torch.cuda.is_available() else "cpu"
+        console.print(f"{'device':16s} {dev}")
+        console.print(f"{'default store':16s} {default_store_dir()}")
+        if model is not None:
+            from macefield_flows.jobs._model import model_path
+            from macefield_flows.model import load_model
+
+            m = load_model(model_path(model), device="cpu", trust_pickle=trust_pickle)
+            for k, v in m.model_info.as_dict().items():
+                if k != "metadata":
+                    console.print(f"model.{k:10s} {v}")
+
+
+def _register_compare() -> None:
+    try:
+        from macefield_flows.comparison.cli import compare_command
+    except ImportError as exc:  # the comparison package is optional at import time
+        @app.command("compare")
+        def compare_missing() -> None:
+            """Predictions vs DFPT references (unavailable: comparison module missing)."""
+            err_console.print(f"[red]error:[/red] compare is unavailable: {exc}")
+            raise typer.Exit(1)
+        return
+    app.command("compare")(compare_command)
+
+
+_register_compare()
+
+
+@app.command("export")
+def export(
+    output: Path = typer.Argument(..., help="JSON file of task documents (input of `macefield compare`)."),
+    store: Optional[str] = typer.Option(None, "--store", "-s", help="Store folder or mongodb:// URI."),
+):
+    """Write every task document of the store to one JSON file (a maggma JSONStore)."""
+    from macefield_flows.stores import get_jobstore, iter_task_docs
+
+    with user_errors():
+        docs = list(iter_task_docs(get_jobstore(store)))
+        output.write_text(json.dumps(docs, default=str))
+        console.print(f"{len(docs)} documents written to {output}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,94 @@
+"""The `macefield` CLI as a user calls it (typer's CliRunner and python -m)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from macefield_flows.cli.app import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cif_dir(tmp_path, structures):
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    for s in structures[:2]:
+        s.to(filename=str(folder / f"{s.properties['structure_id']}.cif"))
+    return folder
+
+
+def test_help_everywhere():
+    for cmd in ([], ["screen"], ["demo"], ["query"], ["compare"], ["info"], ["export"]):
+        result = runner.invoke(app, cmd + ["--help"])
+        assert result.exit_code == 0, result.output
+        assert "Usage" in result.output
+
+
+def test_screen_query_rerun(tmp_path, engine, model_file, cif_dir):
+    store = str(tmp_path / "store")
+    args = ["screen", str(cif_dir), "--model", str(model_file), "--device", "cpu", "--store", store,
+            "--no-relax", "--chunk-size", "1"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "2 to compute" in result.output
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0 and "0 to compute" in again.output
+
+    out = runner.invoke(app, ["query", "--store", store, "--format", "json"])
+    assert out.exit_code == 0, out.output
+    docs = json.loads(out.output)
+    assert {d["structure_id"] for d in docs} == {"MgO", "NaCl"}
+    csv = runner.invoke(app, ["query", "--store", store, "--format", "csv", "--formula", "NaCl"])
+    assert csv.exit_code == 0 and csv.output.count("\n") == 2 and "NaCl" in csv.output
+    assert runner.invoke(app, ["query", "--store", store, "--failed", "--format", "json"]).output.strip() == "[]"
+
+
+def test_bad_inputs_one_line_and_nonzero(tmp_path, engine, model_file, cif_dir):
+    store = tmp_path / "store"
+    ok = runner.invoke(app, ["screen", str(cif_dir), "--model", str(model_file), "--store", str(store),
+                             "--no-relax", "--device", "cpu"])
+    assert ok.exit_code == 0, ok.output
+    before = (store / "outputs.json").read_bytes()
+
+    bad = tmp_path / "broken.cif"
+    bad.write_text("this is not a CIF\n")
+    cases = [
+        ["screen", str(bad), "--model", str(model_file), "--store", str(store)],
+        ["screen", str(cif_dir), "--model", str(tmp_path / "nope.pt"), "--store", str(store)],
+        ["screen", str(cif_dir), "--model", str(model_file), "--store", "mongodb://127.0.0.1:9/x"],
+    ]
+    for args in cases:
+        result = runner.invoke(app, args, env={"MACEFIELD_MONGO_TIMEOUT_MS": "300"})
+        assert result.exit_code == 1, result.output
+        assert "error:" in result.output and "Traceback" not in result.output
+    assert (store / "outputs.json").read_bytes() == before  # nothing lost
+
+
+def test_info_and_python_m(model_file):
+    result = runner.invoke(app, ["info", "--model", str(model_file)])
+    assert result.exit_code == 0, result.output
+    assert "model.sha256" in result.output and "macefield-flows" in result.output
+    proc = subprocess.run([sys.executable, "-m", "macefield_flows", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "demo" in proc.stdout
+
+
+def test_demo_runs_on_benchmark_subset(tmp_path, engine, monkeypatch):
+    from macefield_flows.model import save_model
+    from macefield_flows.references.benchmark import load_benchmark_set
+    from macefield_flows.testing import tiny_field_model
+
+    entries = load_benchmark_set()[:2]
+    elements = sorted({el.symbol for e in entries for el in e.structure.composition.elements})
+    path = tmp_path / "default.pt"
+    save_model(tiny_field_model(elements, channels=4), path)
+    monkeypatch.setenv("MACEFIELD_DEFAULT_MODEL", str(path))
+    result = runner.invoke(app, ["demo", "--store", str(tmp_path / "store"), "--limit", "2", "--no-relax",
+                                 "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert entries[0].name in result.output and "DFPT" in result.output
