@@ -79,6 +79,29 @@ def distillation_labels(work: Path, settings: DataSettings) -> dict[str, Any]:
     return info
 
 
+def extra_distillation_labels(work: Path, settings: DataSettings, n_copies: int = 1) -> dict[str, Any]:
+    """Label the rest of the train pool (materials not in ``labels_train``) + ``n_copies`` copies each."""
+    from macefield_flows.training.labels import cached_chgnet_labels, perturbed_copies
+
+    chosen = {s.name for s in select_structures("train", settings)}
+    rest = [s for s in _pool("train", settings.max_atoms) if s.name not in chosen]
+    copies = perturbed_copies(rest, n_copies=n_copies, rattle=settings.rattle, strain=settings.strain,
+                              seed=settings.seed + 1)
+    _, seconds = cached_chgnet_labels(copies, work / "labels_train_extra.json.gz")
+    return {"structures": len(rest), "labelled": len(copies), "seconds": seconds}
+
+
+def train_labels(work: Path) -> list[Sample]:
+    """CHGNet-labelled train structures: ``labels_train`` plus ``labels_train_extra`` if present."""
+    from macefield_flows.training.labels import load_labels
+
+    out = load_labels(work / "labels_train.json.gz")
+    extra = work / "labels_train_extra.json.gz"
+    if extra.is_file():
+        out += load_labels(extra)
+    return out
+
+
 def record_stage(work: Path, stage: str, payload: dict[str, Any]) -> None:
     """Merge ``payload`` into ``work/stages.json`` under ``stage``."""
     path = work / "stages.json"
@@ -179,10 +202,16 @@ def run_distill(work: str | Path, arch: ArchSettings, cfg, settings: DataSetting
     from macefield_flows.training.trainer import make_items, train
 
     work = Path(work)
-    train_s = load_labels(work / "labels_train.json.gz")
+    train_s = train_labels(work)
     valid_s = load_labels(work / "labels_valid.json.gz")
-    z = _z_table(work, settings)
-    config = base_model_config(train_s, z, arch)
+    state_path = work / "distill" / "state.pt"
+    if state_path.is_file():  # resuming: the architecture, z table, E0s and scales of the run
+        config = torch.load(state_path, map_location="cpu", weights_only=True)["config"]
+        z = [int(v) for v in config["atomic_numbers"]]
+        train_s = [s for s in train_s if set(int(v) for v in s.atoms.get_atomic_numbers()) <= set(z)]
+    else:
+        z = _z_table(work, settings)
+        config = base_model_config(train_s, z, arch)
     torch.manual_seed(cfg.seed)
     model = build_field_mace(config, dtype=getattr(torch, cfg.dtype))
     t0 = time.time()
@@ -241,7 +270,7 @@ def run_finetune(work: str | Path, cfg, settings: DataSettings, n_response: int 
                   if set(s.atoms.get_atomic_numbers()) <= set(z)]
     rng = np.random.default_rng(settings.seed + 11)
     resp_valid = [resp_valid[i] for i in np.sort(rng.permutation(len(resp_valid))[:n_response_valid])]
-    replay = load_labels(work / "labels_train.json.gz")
+    replay = [s for s in train_labels(work) if set(int(v) for v in s.atoms.get_atomic_numbers()) <= set(z)]
     replay_valid = load_labels(work / "labels_valid.json.gz")
     train_items = make_items(resp_train, z, r_max, "response")
     valid_items = make_items(resp_valid, z, r_max, "response") + make_items(replay_valid, z, r_max, "efs")
