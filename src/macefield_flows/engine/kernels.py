@@ -75,7 +75,7 @@ def evaluate_batch(model: Any, data: dict[str, torch.Tensor], properties: frozen
                 res["dipole_strain"] = second.dipole_strain.detach()
         if want_strain2:
             lam, hess = dv.strain_second_derivatives(first.denthalpy_dstrain, positions, strain)
-            res["internal_strain"] = lam.detach()
+            res["internal_strain"] = dv.physical_internal_strain(lam, first.forces).detach()
             res["strain_hessian"] = hess.detach()
         if want_fc:
             res["force_constants"] = [

@@ -151,6 +151,26 @@ def strain_second_derivatives(
     return lam, hess
 
 
+def physical_internal_strain(internal_strain_ref: torch.Tensor, forces: torch.Tensor) -> torch.Tensor:
+    """Convert the strain derivative of reference-frame forces to that of Cartesian forces.
+
+    With positions ``p = R (I + eta)`` the leaf gradient is the force on the
+    reference coordinate ``f_ref = (I + eta) f``, so
+    ``d f_ref_c / d eta_jl = d f_c / d eta_jl + (delta_cj f_l + delta_cl f_j) / 2``.
+    The two agree at mechanical equilibrium (f = 0).
+
+    Parameters
+    ----------
+    internal_strain_ref : (N, 3, 3, 3) from :func:`strain_second_derivatives`, eV/A.
+    forces : (N, 3) eV/A.
+    """
+    eye = torch.eye(3, dtype=forces.dtype, device=forces.device)
+    correction = 0.5 * (
+        torch.einsum("cj,kl->kcjl", eye, forces) + torch.einsum("cl,kj->kcjl", eye, forces)
+    )
+    return internal_strain_ref - correction
+
+
 def batched_force_constants(
     forces: torch.Tensor, positions: torch.Tensor, ptr: torch.Tensor, create_graph: bool = False
 ) -> list[torch.Tensor]:

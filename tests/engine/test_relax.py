@@ -1,0 +1,76 @@
+"""Batched FIRE relaxation against ASE's FIRE + FrechetCellFilter."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ase.build import bulk
+from ase.filters import FrechetCellFilter
+from ase.optimize import BFGS, FIRE
+
+from macefield_flows.calculator import MACEFieldCalculator
+from macefield_flows.engine import relax
+from macefield_flows.physics.symmetry import get_symmetry_operations
+
+
+@pytest.fixture(scope="module")
+def perturbed_minima(tiny_model, low_symmetry_structures):
+    """Minima of the random model, then rattled and strained by ~1 %: a well-defined basin.
+
+    (Far from a minimum the random model's landscape is flat with many minima, so two
+    optimisers may legitimately end in different ones.)
+    """
+    out = []
+    rng = np.random.default_rng(5)
+    for atoms in low_symmetry_structures[1:]:
+        ref = atoms.copy()
+        ref.calc = MACEFieldCalculator(model=tiny_model)
+        BFGS(FrechetCellFilter(ref), logfile=None).run(fmax=1e-3, steps=1000)
+        start = ref.copy()
+        start.set_cell(ref.cell.array @ (np.eye(3) + 0.01 * rng.standard_normal((3, 3))), scale_atoms=True)
+        start.positions += 0.02 * rng.standard_normal(start.positions.shape)
+        out.append(start)
+    return out
+
+
+@pytest.mark.parametrize("relax_cell", [False, True], ids=["positions", "positions+cell"])
+def test_relax_matches_ase(tiny_model, perturbed_minima, relax_cell):
+    fmax = 0.002
+    ours = relax(perturbed_minima, tiny_model, fmax=fmax, max_steps=800, relax_cell=relax_cell)
+    for atoms, res in zip(perturbed_minima, ours):
+        assert res.ok and res.converged, res
+        ref = atoms.copy()
+        ref.calc = MACEFieldCalculator(model=tiny_model)
+        target = FrechetCellFilter(ref) if relax_cell else ref
+        FIRE(target, logfile=None).run(fmax=fmax, steps=2000)
+        assert res.energy == pytest.approx(ref.get_potential_energy(), abs=2e-4)
+        assert res.energy <= res.energies[0] + 1e-12  # went downhill
+        # the relaxed structure is a stationary point of the model
+        ref_check = res.atoms.copy()
+        ref_check.calc = MACEFieldCalculator(model=tiny_model)
+        assert np.abs(ref_check.get_forces()).max() < 2 * fmax
+
+
+def test_relax_keeps_symmetry_and_isolates_failures(tiny_model):
+    tetragonal = bulk("MgO", "rocksalt", a=4.3)
+    tetragonal.set_cell(tetragonal.cell.array @ np.diag([1.0, 1.0, 1.03]), scale_atoms=True)
+    tetragonal = tetragonal * (1, 1, 2)
+    before = get_symmetry_operations(tetragonal).number
+    gaas = bulk("GaAs", "zincblende", a=5.65)
+    results = relax([tetragonal, gaas], tiny_model, fmax=0.005, relax_cell=True, keep_symmetry=True,
+                    max_steps=300)
+    assert results[0].ok and not results[1].ok
+    assert "not known to the model" in results[1].error
+    after = get_symmetry_operations(results[0].atoms, symprec=1e-4).number
+    assert after == before
+
+
+def test_relax_at_finite_field_moves_ions(tiny_model, perturbed_minima):
+    atoms = perturbed_minima[0]
+    zero, finite = (
+        relax([atoms], tiny_model, fmax=0.002, electric_field=f, max_steps=800)[0]
+        for f in ([0, 0, 0], [0, 0, 0.01])
+    )
+    assert zero.converged and finite.converged
+    shift = np.abs(finite.atoms.positions - zero.atoms.positions).max()
+    assert shift > 1e-4  # the field exerts forces Z* E on the ions
