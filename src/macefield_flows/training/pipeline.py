@@ -91,13 +91,30 @@ def extra_distillation_labels(work: Path, settings: DataSettings, n_copies: int 
     return {"structures": len(rest), "labelled": len(copies), "seconds": seconds}
 
 
+def more_distillation_labels(work: Path, settings: DataSettings, max_atoms: int = 12,
+                             rattle: float = 0.06, tag: str = "extra2") -> dict[str, Any]:
+    """One more perturbed copy of every train-pool material up to ``max_atoms`` atoms (plus the
+    unperturbed structure of materials not labelled yet), stored as ``labels_train_<tag>``."""
+    from macefield_flows.training.labels import cached_chgnet_labels, perturbed_copies
+
+    done = {s.name for s in train_labels(work)}
+    pool = _pool("train", max_atoms)
+    new = [s for s in pool if s.name not in done]
+    copies = perturbed_copies(pool, n_copies=1, rattle=rattle, strain=settings.strain,
+                              seed=settings.seed + 2, keep_original=False)
+    copies = [Sample(atoms=c.atoms, name=c.name + tag, dataset=c.dataset, split=c.split, meta=c.meta)
+              for c in copies]
+    todo = perturbed_copies(new, n_copies=0, seed=0) + copies
+    _, seconds = cached_chgnet_labels(todo, work / f"labels_train_{tag}.json.gz")
+    return {"structures": len(pool), "new_materials": len(new), "labelled": len(todo), "seconds": seconds}
+
+
 def train_labels(work: Path) -> list[Sample]:
-    """CHGNet-labelled train structures: ``labels_train`` plus ``labels_train_extra`` if present."""
+    """CHGNet-labelled train structures: ``labels_train`` plus every ``labels_train_*`` file."""
     from macefield_flows.training.labels import load_labels
 
     out = load_labels(work / "labels_train.json.gz")
-    extra = work / "labels_train_extra.json.gz"
-    if extra.is_file():
+    for extra in sorted(work.glob("labels_train_*.json.gz")):
         out += load_labels(extra)
     return out
 
