@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from pathlib import Path
@@ -79,12 +80,19 @@ def resolve_model(
     from macefield_flows.model import FieldMACE, load_model
     from macefield_flows.model.io import describe_model
 
-    torch_device, torch_dtype = resolve_device(device), resolve_dtype(dtype)
+    torch_dtype = resolve_dtype(dtype)
     if isinstance(model_spec, FieldMACE):
-        model = model_spec.to(device=torch_device, dtype=torch_dtype).eval()
+        param = next(model_spec.parameters())
+        torch_device = param.device if device == "auto" else resolve_device(device)
+        model = model_spec
+        if param.device != torch_device or param.dtype != torch_dtype:
+            # never move the caller's model: work on a copy on the requested device/dtype
+            model = copy.deepcopy(model_spec).to(device=torch_device, dtype=torch_dtype)
+        model.eval()
         if getattr(model, "model_info", None) is None:
             model.model_info = describe_model(model)
         return model
+    torch_device = resolve_device(device)
     path = default_model_path() if model_spec in (None, "default") else Path(model_spec)
     key = (str(path), str(torch_device), str(torch_dtype), trust_pickle)
     if key not in _MODEL_CACHE:
