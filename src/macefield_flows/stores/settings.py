@@ -12,7 +12,7 @@ from jobflow import JobStore
 from maggma.stores import MemoryStore, MongoURIStore
 
 from macefield_flows.exceptions import StoreError
-from macefield_flows.stores.backends import EmbeddedJSONStore
+from macefield_flows.stores.backends import EmbeddedJSONStore, EmbeddedMontyStore
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +42,12 @@ def get_jobstore(spec: Optional[str | os.PathLike] = None, connect: bool = True)
         from jobflow import SETTINGS
 
         store = SETTINGS.JOB_STORE
+    elif spec.startswith("json:"):
+        folder = Path(spec[5:]).expanduser()
+        folder.mkdir(parents=True, exist_ok=True)
+        store = JobStore(EmbeddedJSONStore(str(folder / "outputs.json"), key="uuid"),
+                         additional_stores={"data": EmbeddedJSONStore(str(folder / "outputs_data.json"),
+                                                                      key="blob_uuid")})
     elif spec.startswith(("mongodb://", "mongodb+srv://")):
         store = _mongo_jobstore(spec)
     else:
@@ -52,12 +58,45 @@ def get_jobstore(spec: Optional[str | os.PathLike] = None, connect: bool = True)
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create store folder {str(folder)!r}: {exc}") from exc
-        store = JobStore(EmbeddedJSONStore(str(folder / "outputs.json"), key="uuid"),
-                         additional_stores={"data": EmbeddedJSONStore(str(folder / "outputs_data.json"),
-                                                                      key="blob_uuid")})
+        store = embedded_jobstore(folder)
     if connect:
         _connect(store, spec)
+        if isinstance(store.docs_store, EmbeddedMontyStore):
+            _import_legacy_json(store, Path(store.docs_store.database_path))
     return store
+
+
+def embedded_jobstore(folder: str | os.PathLike) -> JobStore:
+    """The embedded JobStore in ``folder``: MontyStores ``outputs`` and ``outputs_data`` (the `data` store).
+
+    The SQLite files are ``<folder>/macefield/outputs.collection`` and
+    ``<folder>/macefield/outputs_data.collection``.
+    """
+    folder = str(Path(folder).expanduser())
+    docs = EmbeddedMontyStore("outputs", database_path=folder, database_name=EMBEDDED_DB, key="uuid")
+    data = EmbeddedMontyStore("outputs_data", database_path=folder, database_name=EMBEDDED_DB, key="blob_uuid")
+    return JobStore(docs, additional_stores={"data": data})
+
+
+EMBEDDED_DB = "macefield"
+LEGACY_FILES = (("outputs.json", None, ["uuid", "index"]), ("outputs_data.json", "data", "blob_uuid"))
+
+
+def _import_legacy_json(store: JobStore, folder: Path) -> None:
+    """Import the JSON files of the former embedded store (``outputs*.json``) once, then rename them."""
+    for name, extra, key in LEGACY_FILES:
+        path = folder / name
+        if not path.is_file():
+            continue
+        target = store.docs_store if extra is None else store.additional_stores[extra]
+        legacy = EmbeddedJSONStore(str(path), read_only=True, key="uuid" if extra is None else "blob_uuid")
+        legacy.connect()
+        docs = [{k: v for k, v in d.items() if k != "_id"} for d in legacy.query()]
+        if docs:
+            target.update(docs, key=key)
+        path.rename(path.with_name(name + ".imported"))
+        logger.warning("imported %d documents of the former JSON store %s (renamed to %s.imported)",
+                       len(docs), path, name)
 
 
 def _mongo_jobstore(uri: str) -> JobStore:
