@@ -111,3 +111,20 @@ def test_engine_accepts_pymatgen_and_does_not_mutate(tiny_model, low_symmetry_st
 def test_unknown_property_is_refused(tiny_model, low_symmetry_structures):
     with pytest.raises(ValueError, match="unknown properties \\['phonons'\\]"):
         evaluate(low_symmetry_structures, tiny_model, properties=("energy", "phonons"))
+
+
+def test_symmetry_reduced_force_constants_equal_full(tiny_model):
+    from macefield_flows.engine.symmetry_reduction import orbit_map
+
+    wurtzite = bulk("ZnO", "wurtzite", a=3.25, c=5.2)
+    supercell = bulk("MgO", "rocksalt", a=4.2, cubic=True)  # 8 atoms, 2 orbits
+    perovskite = Atoms("BaTiO3", cell=np.eye(3) * 4.0, pbc=True,
+                       scaled_positions=[[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+    perovskite.positions[1, 2] += 0.1  # polar P4mm: Ba, Ti, apical O, 2 equatorial O
+    structures = [wurtzite, supercell, perovskite]
+    assert [len(orbit_map(s).representatives) for s in structures] == [2, 2, 4]
+    reduced = evaluate(structures, tiny_model, properties=("force_constants",), symmetry_reduce=True)
+    full = evaluate(structures, tiny_model, properties=("force_constants",), symmetry_reduce=False)
+    for r, f in zip(reduced, full):
+        assert np.abs(f.force_constants).max() > 1e-3
+        np.testing.assert_allclose(r.force_constants, f.force_constants, atol=1e-10)

@@ -13,6 +13,7 @@ import torch
 from macefield_flows.engine.batching import CostModel, default_budget, pack_batches, run_with_backoff
 from macefield_flows.engine.inputs import head_index, resolve_model, to_atoms
 from macefield_flows.engine.kernels import ALL_PROPERTIES, evaluate_batch
+from macefield_flows.engine.symmetry_reduction import OrbitMap, expand_force_constants, orbit_map
 from macefield_flows.exceptions import MacefieldError
 from macefield_flows.model.graph import AtomicGraph, atoms_to_graph, collate
 
@@ -77,6 +78,8 @@ def evaluate(
     max_atoms_per_batch: Optional[float] = None,
     progress: Optional[Callable[[int], None]] = None,
     trust_pickle: bool = False,
+    symmetry_reduce: bool = True,
+    symprec: float = 1e-5,
 ) -> list[StructureResult]:
     """Evaluate response properties of many structures in batches.
 
@@ -93,6 +96,8 @@ def evaluate(
     labels : names used in error messages and results (default: formula + index).
     max_atoms_per_batch : batch cost budget (atoms + 0.05 * edges); default by device.
     progress : called with the number of structures finished after each batch.
+    symmetry_reduce : compute force-constant rows only for symmetry-inequivalent atoms
+        (space group found with ``symprec`` in A) and rotate them into the rest.
 
     Returns
     -------
@@ -113,6 +118,7 @@ def evaluate(
     results: list[Optional[StructureResult]] = [None] * n
     graphs: dict[int, AtomicGraph] = {}
     masses: dict[int, np.ndarray] = {}
+    orbits: dict[int, Optional[OrbitMap]] = {}
     z_table = net.atomic_numbers.tolist()
     for i, structure in enumerate(structures):
         label = labels[i] if labels is not None else None
@@ -121,6 +127,8 @@ def evaluate(
             label = label or f"{atoms.get_chemical_formula()}#{i}"
             graphs[i] = atoms_to_graph(atoms, z_table, float(net.r_max), label=label)
             masses[i] = atoms.get_masses()
+            if symmetry_reduce and "force_constants" in props:
+                orbits[i] = orbit_map(atoms, symprec=symprec)
         except (MacefieldError, TypeError, ValueError) as exc:
             results[i] = _failed(i, label or f"structure#{i}", exc)
     cost_model = CostModel()
@@ -132,7 +140,13 @@ def evaluate(
     def run(batch: list[int]) -> dict[str, Any]:
         data = collate([graphs[i] for i in batch], len(z_table), torch_dtype, torch_device,
                        electric_field=fields[batch], head_index=h_index)
-        return evaluate_batch(net, data, props)
+        rows = None
+        if "force_constants" in props:
+            rows = [
+                orbits[i].representatives if orbits.get(i) else list(range(graphs[i].n_atoms))
+                for i in batch
+            ]
+        return evaluate_batch(net, data, props, force_constant_rows=rows)
 
     done = n - len(graphs)
     for batch in batches:
@@ -144,7 +158,8 @@ def evaluate(
                     results[i] = _failed(i, graphs[i].label, out, graphs[i].n_atoms)
                 continue
             for g, i in enumerate(sub):
-                results[i] = _unpack(out, g, sub, graphs, masses[i], fields[i], props, i, elapsed)
+                results[i] = _unpack(out, g, sub, graphs, masses[i], fields[i], props, i, elapsed,
+                                     orbits.get(i))
         done += len(batch)
         if progress is not None:
             progress(done)
@@ -157,7 +172,7 @@ def _empty_cache(device: torch.device) -> Callable[[], None]:
 
 def _unpack(out: dict[str, Any], g: int, batch: list[int], graphs: dict[int, AtomicGraph],
             masses: np.ndarray, field: np.ndarray, props: frozenset[str], index: int,
-            wall: float) -> StructureResult:
+            wall: float, orbits: Optional[OrbitMap] = None) -> StructureResult:
     graph = graphs[batch[g]]
     offsets = np.cumsum([0] + [graphs[i].n_atoms for i in batch])
     s, e = offsets[g], offsets[g + 1]
@@ -175,7 +190,11 @@ def _unpack(out: dict[str, Any], g: int, batch: list[int], graphs: dict[int, Ato
         if key in out and key in props:
             setattr(res, key, out[key][s:e].cpu().numpy().astype(float))
     if "force_constants" in props:
-        res.force_constants = out["force_constants"][g].cpu().numpy().astype(float)
+        rows = out["force_constants"][g].cpu().numpy().astype(float)
+        if orbits is not None:
+            res.force_constants = expand_force_constants(rows, orbits)
+        else:
+            res.force_constants = 0.5 * (rows + rows.T)
     bad = [k for k in (*PER_GRAPH, *PER_ATOM, "force_constants")
            if isinstance(getattr(res, k), (np.ndarray, float)) and not np.all(np.isfinite(getattr(res, k)))]
     if bad:

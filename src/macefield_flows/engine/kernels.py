@@ -9,7 +9,7 @@ independent of G.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import torch
 
@@ -24,12 +24,18 @@ STRAIN_PROPERTIES = frozenset({"stress", "dipole_strain", "internal_strain", "st
 ALL_PROPERTIES = frozenset({"energy", "forces", "force_constants"} | FIELD_PROPERTIES | STRAIN_PROPERTIES)
 
 
-def evaluate_batch(model: Any, data: dict[str, torch.Tensor], properties: frozenset[str]) -> dict[str, Any]:
+def evaluate_batch(
+    model: Any,
+    data: dict[str, torch.Tensor],
+    properties: frozenset[str],
+    force_constant_rows: Optional[list[list[int]]] = None,
+) -> dict[str, Any]:
     """Evaluate ``properties`` for every graph of ``data``; returns detached tensors.
 
     Per-graph outputs have a leading graph axis; per-atom outputs are concatenated
     over the batch (split them with ``data["ptr"]``); ``force_constants`` is a list
-    of (3 n_g, 3 n_g) tensors.
+    of (3 n_g, 3 n_g) tensors, or of (3 n_rows_g, 3 n_g) row blocks when
+    ``force_constant_rows`` (local atom indices per graph) is given.
     """
     want_field = bool(properties & FIELD_PROPERTIES)
     want_strain = bool(properties & STRAIN_PROPERTIES)
@@ -79,7 +85,10 @@ def evaluate_batch(model: Any, data: dict[str, torch.Tensor], properties: frozen
             res["strain_hessian"] = hess.detach()
         if want_fc:
             res["force_constants"] = [
-                k.detach() for k in dv.batched_force_constants(first.forces, positions, data["ptr"])
+                k.detach()
+                for k in dv.batched_force_constants(
+                    first.forces, positions, data["ptr"], rows=force_constant_rows
+                )
             ]
     res["periodic"] = periodic.detach()
     res["n_graphs"] = n_graphs

@@ -172,33 +172,41 @@ def physical_internal_strain(internal_strain_ref: torch.Tensor, forces: torch.Te
 
 
 def batched_force_constants(
-    forces: torch.Tensor, positions: torch.Tensor, ptr: torch.Tensor, create_graph: bool = False
+    forces: torch.Tensor,
+    positions: torch.Tensor,
+    ptr: torch.Tensor,
+    create_graph: bool = False,
+    rows: Optional[list[list[int]]] = None,
 ) -> list[torch.Tensor]:
-    """Gamma force constants of every graph with ``3 * max_atoms`` backward passes.
+    """Gamma force-constant rows of every graph with ``3 * max_rows`` backward passes.
 
-    Pass (m, a) differentiates ``-sum_g f[ptr_g + m, a]`` (graphs with fewer than
-    m+1 atoms contribute nothing) and yields row (m, a) of every graph's K.
+    Pass (m, a) differentiates ``-sum_g f[ptr_g + rows_g[m], a]`` (graphs with fewer
+    than m+1 requested rows contribute nothing) and yields row (m, a) of every
+    graph's K at once, since graphs do not interact.
+
+    Parameters
+    ----------
+    rows : local atom indices whose rows are wanted, per graph (default: all atoms,
+        then each result is the full, symmetrised K).
 
     Returns
     -------
-    list of (3 n_g, 3 n_g) tensors, eV/A^2, one per graph, symmetrised.
+    list of (3 len(rows_g), 3 n_g) tensors in eV/A^2 (full K: (3 n_g, 3 n_g), symmetrised).
     """
     counts = (ptr[1:] - ptr[:-1]).tolist()
-    n_max = max(counts)
-    starts = ptr[:-1]
-    rows: list[list[torch.Tensor]] = [[] for _ in counts]
-    count_t = torch.tensor(counts, device=positions.device)
+    full = rows is None
+    rows = [list(range(c)) for c in counts] if rows is None else rows
+    n_max = max(len(r) for r in rows)
+    result_rows: list[list[torch.Tensor]] = [[] for _ in counts]
     for m in range(n_max):
-        has = count_t > m
-        idx = (starts + m)[has]
+        graphs = [g for g, r in enumerate(rows) if len(r) > m]
+        idx = torch.tensor([int(ptr[g]) + rows[g][m] for g in graphs], device=positions.device)
         for a in range(3):
-            out = forces[idx, a].sum()
-            (g,) = _grad(-out, [positions], create_graph)
-            for gi in torch.nonzero(has).flatten().tolist():
-                s, e = int(ptr[gi]), int(ptr[gi + 1])
-                rows[gi].append(g[s:e].reshape(-1))
-    result = []
-    for gi, r in enumerate(rows):
+            (grad,) = _grad(-forces[idx, a].sum(), [positions], create_graph)
+            for g in graphs:
+                result_rows[g].append(grad[int(ptr[g]) : int(ptr[g + 1])].reshape(-1))
+    out = []
+    for r in result_rows:
         k = torch.stack(r, dim=0)
-        result.append(0.5 * (k + k.T))
-    return result
+        out.append(0.5 * (k + k.T) if full else k)
+    return out

@@ -1,0 +1,216 @@
+"""Benchmark: full dielectric + piezo property set, three routes side by side.
+
+Routes, measured in one run on the same structures and model:
+
+(a) the batched engine (``macefield_flows.engine.evaluate``: graph batches, per-graph
+    field/strain leaves, 3*N_max Hessian passes for the whole batch);
+(b) a per-structure loop: the ASE calculator (autograd P, Z*, chi, forces, stress)
+    plus per-structure autograd force constants and strain derivatives;
+(c) the finite-difference route a user would otherwise script: +-displacements of
+    every atom for the Hessian (as phonopy does, without symmetry reduction),
+    +-fields for Z* and chi, +-strains for the clamped-ion piezo, internal strain
+    and elastic tensors, each point one calculator call (energy, forces, stress, dipole).
+
+It prints structures/s per route, the ratios (a)/(b) and (a)/(c), the maximum
+deviation between routes for Z*, eps_inf, eps_ionic, e (piezo total) and C, and
+the engine's cost per structure against atoms per structure.
+
+Usage::
+
+    python workflows/benchmarks/bench_engine.py [--n 64] [--device cpu|cuda] [--model PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import defaultdict
+
+import numpy as np
+import torch
+from ase import Atoms
+from ase.build import bulk
+
+from macefield_flows.calculator import MACEFieldCalculator
+from macefield_flows.engine import evaluate, resolve_model
+from macefield_flows.physics import dielectric_response, piezo_response
+from macefield_flows.testing import tiny_field_model
+from macefield_flows.units import EPS0, E_PER_A2_TO_C_PER_M2, EV_PER_A3_TO_GPA
+
+PROPS = ("energy", "forces", "stress", "polarization", "born_charges", "susceptibility",
+         "force_constants", "dipole_strain", "internal_strain", "strain_hessian")
+PROTOTYPES = [
+    ("NaCl", "rocksalt", 5.64), ("MgO", "rocksalt", 4.21), ("ZnO", "wurtzite", 3.25),
+    ("GaN", "wurtzite", 3.19), ("ZnS", "zincblende", 5.41), ("SiC", "zincblende", 4.36),
+    ("CsCl", "cesiumchloride", 4.12), ("LiF", "rocksalt", 4.03),
+]
+SUPERCELLS = [(1, 1, 1), (2, 1, 1), (2, 2, 1), (2, 2, 2), (3, 2, 2)]
+
+
+def make_structures(n: int, max_atoms: int, seed: int = 0) -> list[Atoms]:
+    """``n`` varied crystals (2..max_atoms atoms): prototypes x supercells, strained, rattled."""
+    rng = np.random.default_rng(seed)
+    out: list[Atoms] = []
+    while len(out) < n:
+        name, kind, a = PROTOTYPES[len(out) % len(PROTOTYPES)]
+        rep = SUPERCELLS[(len(out) // len(PROTOTYPES)) % len(SUPERCELLS)]
+        kwargs = {"c": a * 1.6} if kind == "wurtzite" else {}
+        atoms = bulk(name, kind, a=a, **kwargs) * rep
+        if len(atoms) > max_atoms:
+            atoms = bulk(name, kind, a=a, **kwargs)
+        atoms.set_cell(atoms.cell.array @ (np.eye(3) + 0.01 * rng.standard_normal((3, 3))), scale_atoms=True)
+        atoms.positions += 0.03 * rng.standard_normal(atoms.positions.shape)
+        out.append(atoms)
+    return out
+
+
+def assemble(born, chi, fc, masses, volume, dstrain, lam, hess) -> dict[str, np.ndarray]:
+    diel = dielectric_response(born, chi, fc, masses, volume)
+    piezo = piezo_response(born, fc, dstrain, lam, hess, volume)
+    return {"born": born, "eps_inf": diel.electronic, "eps_ionic": diel.ionic,
+            "e_total": piezo.total, "elastic": piezo.relaxed_ion_elastic}
+
+
+def route_engine(structures, model, device):
+    results = evaluate(structures, model, properties=PROPS, device=device)
+    return [assemble(r.born_charges, r.susceptibility, r.force_constants, r.masses, r.volume,
+                     r.dipole_strain, r.internal_strain, r.strain_hessian) for r in results], results
+
+
+def route_per_structure(structures, model, device):
+    out = []
+    calc = MACEFieldCalculator(model=model, device=device)
+    for atoms in structures:
+        atoms = atoms.copy()
+        atoms.calc = calc
+        born = calc.get_property("born_effective_charges", atoms)
+        eps = calc.get_property("epsilon_electronic", atoms)
+        (rest,) = evaluate([atoms], model, device=device,
+                           properties=("force_constants", "dipole_strain", "internal_strain", "strain_hessian"))
+        out.append(assemble(born, eps - np.eye(3), rest.force_constants, atoms.get_masses(),
+                            atoms.get_volume(), rest.dipole_strain, rest.internal_strain, rest.strain_hessian))
+    return out
+
+
+def _point(calc: MACEFieldCalculator, atoms: Atoms, field=None) -> dict[str, np.ndarray]:
+    calc.electric_field = np.zeros(3) if field is None else field
+    atoms = atoms.copy()
+    atoms.calc = calc
+    return {"forces": atoms.get_forces(), "stress": calc.get_property("stress", atoms),
+            "dipole": calc.get_property("dipole", atoms), "energy": atoms.get_potential_energy()}
+
+
+def _strained(atoms: Atoms, eps: np.ndarray) -> Atoms:
+    out = atoms.copy()
+    out.set_cell(atoms.cell.array @ (np.eye(3) + eps), scale_atoms=False)
+    out.positions = atoms.positions @ (np.eye(3) + eps)
+    return out
+
+
+def route_finite_differences(structures, model, device, h_pos=1e-3, h_field=1e-3, h_strain=1e-4):
+    calc = MACEFieldCalculator(model=model, device=device)
+    out = []
+    voigt = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
+    for atoms in structures:
+        n, volume = len(atoms), atoms.get_volume()
+        fc = np.zeros((3 * n, 3 * n))
+        for k in range(n):
+            for a in range(3):
+                plus, minus = atoms.copy(), atoms.copy()
+                plus.positions[k, a] += h_pos
+                minus.positions[k, a] -= h_pos
+                fc[3 * k + a] = -(_point(calc, plus)["forces"] - _point(calc, minus)["forces"]).ravel() / (2 * h_pos)
+        fc = 0.5 * (fc + fc.T)
+        born = np.zeros((n, 3, 3))
+        alpha = np.zeros((3, 3))
+        for i in range(3):
+            e = h_field * np.eye(3)[i]
+            p, m = _point(calc, atoms, e), _point(calc, atoms, -e)
+            born[:, i, :] = (p["forces"] - m["forces"]) / (2 * h_field)
+            alpha[:, i] = (p["dipole"] - m["dipole"]) / (2 * h_field)
+        dstrain = np.zeros((3, 3, 3))
+        lam = np.zeros((n, 3, 3, 3))
+        hess = np.zeros((3, 3, 3, 3))
+        for j, l in voigt:
+            eps = np.zeros((3, 3))
+            eps[j, l] = eps[l, j] = h_strain / (2 if j != l else 1)
+            p, m = _point(calc, _strained(atoms, eps)), _point(calc, _strained(atoms, -eps))
+            for tgt, key in ((dstrain, "dipole"), (lam, "forces")):
+                d = (p[key] - m[key]) / (2 * h_strain)
+                tgt[..., j, l] = d
+                tgt[..., l, j] = d
+            vp, vm = volume * np.linalg.det(np.eye(3) + eps), volume * np.linalg.det(np.eye(3) - eps)
+            sp, sm = (np.array([[s[0], s[5], s[4]], [s[5], s[1], s[3]], [s[4], s[3], s[2]]])
+                      for s in (p["stress"], m["stress"]))
+            d = (vp * sp - vm * sm) / (2 * h_strain)
+            hess[:, :, j, l] = d
+            hess[:, :, l, j] = d
+        out.append(assemble(born, alpha / (EPS0 * volume), fc, atoms.get_masses(), volume, dstrain, lam, hess))
+    return out
+
+
+def max_dev(x: list[dict], y: list[dict]) -> dict[str, float]:
+    return {k: float(max(np.abs(a[k] - b[k]).max() for a, b in zip(x, y))) for k in x[0]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=64, help="number of structures (>= 64 for the report)")
+    parser.add_argument("--max-atoms", type=int, default=40)
+    parser.add_argument("--fd-subset", type=int, default=16, help="structures for route (c) (slowest)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--model", default=None, help="model file (default: a random 32-channel FieldMACE)")
+    parser.add_argument("--json", default=None, help="write the figures to this file")
+    args = parser.parse_args()
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    elements = sorted({s for name, _, _ in PROTOTYPES for s in Atoms(name).get_chemical_symbols()})
+    model = (resolve_model(args.model, device=args.device) if args.model else
+             tiny_field_model(elements, seed=0, channels=32, max_ell=2, correlation=2, r_max=5.0))
+    model = resolve_model(model, device=args.device)
+    structures = make_structures(args.n, args.max_atoms)
+    sizes = [len(s) for s in structures]
+    print(f"{len(structures)} structures, {min(sizes)}-{max(sizes)} atoms, device {args.device}, "
+          f"{sum(p.numel() for p in model.parameters())} parameters")
+    if args.device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    evaluate(structures[:2], model, properties=PROPS, device=args.device)  # warm-up
+    t = time.perf_counter()
+    engine_out, raw = route_engine(structures, model, args.device)
+    t_a = time.perf_counter() - t
+    peak = torch.cuda.max_memory_allocated() / 2**30 if args.device.startswith("cuda") else None
+    t = time.perf_counter()
+    loop_out = route_per_structure(structures, model, args.device)
+    t_b = time.perf_counter() - t
+    sub = structures[: args.fd_subset]
+    t = time.perf_counter()
+    fd_out = route_finite_differences(sub, model, args.device)
+    t_c = time.perf_counter() - t
+    rate = {"a_engine": len(structures) / t_a, "b_per_structure": len(structures) / t_b,
+            "c_finite_diff": len(sub) / t_c}
+    # like for like on the FD subset: engine time per structure on that subset
+    t = time.perf_counter()
+    route_engine(sub, model, args.device)
+    rate["a_engine_fd_subset"] = len(sub) / (time.perf_counter() - t)
+    report = {
+        "structures_per_s": rate,
+        "ratio_a_over_b": rate["a_engine"] / rate["b_per_structure"],
+        "ratio_a_over_c": rate["a_engine_fd_subset"] / rate["c_finite_diff"],
+        "max_dev_engine_vs_loop": max_dev(engine_out, loop_out),
+        "max_dev_engine_vs_fd": max_dev(engine_out[: len(sub)], fd_out),
+        "peak_gpu_memory_gib": peak,
+    }
+    by_size = defaultdict(list)
+    for r in raw:
+        by_size[r.n_atoms].append(r.wall_time_s)
+    report["engine_s_per_structure_by_atoms"] = {n: float(np.mean(v)) for n, v in sorted(by_size.items())}
+    print(json.dumps(report, indent=2))
+    print("units of deviations: Z* e, eps dimensionless, e C/m^2, C GPa "
+          f"(conversion factors {E_PER_A2_TO_C_PER_M2:.4f}, {EV_PER_A3_TO_GPA:.3f})")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(report, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()
