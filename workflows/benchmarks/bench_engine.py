@@ -34,6 +34,7 @@ from ase.build import bulk
 
 from macefield_flows.calculator import MACEFieldCalculator
 from macefield_flows.engine import evaluate, resolve_model
+from macefield_flows.engine.symmetry_reduction import expand_force_constants, orbit_map
 from macefield_flows.physics import dielectric_response, piezo_response
 from macefield_flows.testing import tiny_field_model
 from macefield_flows.units import EPS0, E_PER_A2_TO_C_PER_M2, EV_PER_A3_TO_GPA
@@ -59,8 +60,11 @@ def make_structures(n: int, max_atoms: int, seed: int = 0) -> list[Atoms]:
         atoms = bulk(name, kind, a=a, **kwargs) * rep
         if len(atoms) > max_atoms:
             atoms = bulk(name, kind, a=a, **kwargs)
-        atoms.set_cell(atoms.cell.array @ (np.eye(3) + 0.01 * rng.standard_normal((3, 3))), scale_atoms=True)
-        atoms.positions += 0.03 * rng.standard_normal(atoms.positions.shape)
+        atoms.set_cell(atoms.cell.array * (1 + 0.02 * rng.standard_normal()), scale_atoms=True)
+        if len(out) % 2:  # every other structure distorted: no symmetry left
+            atoms.set_cell(atoms.cell.array @ (np.eye(3) + 0.01 * rng.standard_normal((3, 3))),
+                           scale_atoms=True)
+            atoms.positions += 0.03 * rng.standard_normal(atoms.positions.shape)
         out.append(atoms)
     return out
 
@@ -114,14 +118,16 @@ def route_finite_differences(structures, model, device, h_pos=1e-3, h_field=1e-3
     voigt = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
     for atoms in structures:
         n, volume = len(atoms), atoms.get_volume()
-        fc = np.zeros((3 * n, 3 * n))
-        for k in range(n):
+        orbits = orbit_map(atoms)  # displace symmetry-inequivalent atoms only, as phonopy does
+        reps = orbits.representatives if orbits else list(range(n))
+        rows = np.zeros((3 * len(reps), 3 * n))
+        for r, k in enumerate(reps):
             for a in range(3):
                 plus, minus = atoms.copy(), atoms.copy()
                 plus.positions[k, a] += h_pos
                 minus.positions[k, a] -= h_pos
-                fc[3 * k + a] = -(_point(calc, plus)["forces"] - _point(calc, minus)["forces"]).ravel() / (2 * h_pos)
-        fc = 0.5 * (fc + fc.T)
+                rows[3 * r + a] = -(_point(calc, plus)["forces"] - _point(calc, minus)["forces"]).ravel() / (2 * h_pos)
+        fc = expand_force_constants(rows, orbits) if orbits else 0.5 * (rows + rows.T)
         born = np.zeros((n, 3, 3))
         alpha = np.zeros((3, 3))
         for i in range(3):
@@ -140,10 +146,14 @@ def route_finite_differences(structures, model, device, h_pos=1e-3, h_field=1e-3
                 d = (p[key] - m[key]) / (2 * h_strain)
                 tgt[..., j, l] = d
                 tgt[..., l, j] = d
-            vp, vm = volume * np.linalg.det(np.eye(3) + eps), volume * np.linalg.det(np.eye(3) - eps)
-            sp, sm = (np.array([[s[0], s[5], s[4]], [s[5], s[1], s[3]], [s[4], s[3], s[2]]])
-                      for s in (p["stress"], m["stress"]))
-            d = (vp * sp - vm * sm) / (2 * h_strain)
+            # dF/d eta at finite strain = sym(Omega sigma (I + eta)^-1)
+            gp, gm = (
+                volume * np.linalg.det(np.eye(3) + sgn * eps)
+                * np.array([[s[0], s[5], s[4]], [s[5], s[1], s[3]], [s[4], s[3], s[2]]])
+                @ np.linalg.inv(np.eye(3) + sgn * eps)
+                for sgn, s in ((1, p["stress"]), (-1, m["stress"]))
+            )
+            d = (0.5 * (gp + gp.T) - 0.5 * (gm + gm.T)) / (2 * h_strain)
             hess[:, :, j, l] = d
             hess[:, :, l, j] = d
         out.append(assemble(born, alpha / (EPS0 * volume), fc, atoms.get_masses(), volume, dstrain, lam, hess))
