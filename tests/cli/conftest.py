@@ -1,1 +1,1 @@
-from tests.flows.conftest import bad_structure, engine, model_file, structures  # noqa: F401
+from tests.flows.conftest import _no_default_model_override, bad_structure, model_file, structures  # noqa: F401

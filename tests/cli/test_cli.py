@@ -30,7 +30,21 @@ def test_help_everywhere():
         assert "Usage" in result.output
 
 
-def test_screen_query_rerun(tmp_path, engine, model_file, cif_dir):
+def test_train_is_registered_lazily():
+    result = runner.invoke(app, ["train", "--help"])
+    assert result.exit_code == 0, result.output
+    assert "macefield train" in result.output and "finetune" in result.output
+    sub = runner.invoke(app, ["train", "labels", "--help"])
+    assert sub.exit_code == 0 and "--work" in sub.output
+    code = ("import sys; from macefield_flows.cli.app import app; from typer.testing import CliRunner; "
+            "r = CliRunner().invoke(app, ['--help']); assert 'train' in r.output; "
+            "print([m for m in sys.modules if m.startswith(('macefield_flows.training', 'torch'))])")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"  # nothing heavy imported for --help
+
+
+def test_screen_query_rerun(tmp_path, model_file, cif_dir):
     store = str(tmp_path / "store")
     args = ["screen", str(cif_dir), "--model", str(model_file), "--device", "cpu", "--store", store,
             "--no-relax", "--chunk-size", "1"]
@@ -49,7 +63,7 @@ def test_screen_query_rerun(tmp_path, engine, model_file, cif_dir):
     assert runner.invoke(app, ["query", "--store", store, "--failed", "--format", "json"]).output.strip() == "[]"
 
 
-def test_bad_inputs_one_line_and_nonzero(tmp_path, engine, model_file, cif_dir):
+def test_bad_inputs_one_line_and_nonzero(tmp_path, model_file, cif_dir):
     store = tmp_path / "store"
     ok = runner.invoke(app, ["screen", str(cif_dir), "--model", str(model_file), "--store", str(store),
                              "--no-relax", "--device", "cpu"])
@@ -84,7 +98,7 @@ def test_info_and_python_m(model_file):
     assert proc.returncode == 0 and "demo" in proc.stdout
 
 
-def test_demo_runs_on_benchmark_subset(tmp_path, engine, monkeypatch):
+def test_demo_runs_on_benchmark_subset(tmp_path, monkeypatch):
     from macefield_flows.model import save_model
     from macefield_flows.references.benchmark import load_benchmark_set
     from macefield_flows.testing import tiny_field_model

@@ -1,4 +1,4 @@
-"""Fixtures of the jobs/flows/stores/cli tests: a saved tiny model, small structures, engine."""
+"""Fixtures of the jobs/flows/stores/cli tests: a saved tiny model, small structures."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ import pytest
 from pymatgen.core import Lattice, Structure
 
 
-@pytest.fixture
-def engine(monkeypatch):
-    from tests.flows.engine_stub import install_if_needed
-
-    return install_if_needed(monkeypatch)
+@pytest.fixture(autouse=True)
+def _no_default_model_override(monkeypatch):
+    """Tests set MACEFIELD_DEFAULT_MODEL themselves when they need a default model."""
+    monkeypatch.delenv("MACEFIELD_DEFAULT_MODEL", raising=False)
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from macefield_flows.schemas.task import ElectricResponseTaskDoc
 from macefield_flows.stores import get_jobstore, iter_task_docs
 
 
-def test_screening_run_locally_resume_and_failures(tmp_path, engine, model_file, structures, bad_structure):
+def test_screening_run_locally_resume_and_failures(tmp_path, model_file, structures, bad_structure):
     store = get_jobstore(tmp_path / "store")
     maker = ScreeningMaker(model=str(model_file), device="cpu", chunk_size=2, fmax=0.2, max_steps=5)
     items = structures[:2] + [bad_structure] + structures[2:]
@@ -42,7 +42,7 @@ def test_screening_run_locally_resume_and_failures(tmp_path, engine, model_file,
     assert skipped3 == 0 and len(flow3.jobs) == 2
 
 
-def test_interrupted_screening_continues(tmp_path, engine, model_file, structures):
+def test_interrupted_screening_continues(tmp_path, model_file, structures):
     store = get_jobstore(tmp_path / "store")
     maker = ScreeningMaker(model=str(model_file), device="cpu", chunk_size=1, relax=False)
     # "interrupted": only the first structure was computed

@@ -17,7 +17,7 @@ def _consume_born(born, epsilon_static):
     return {"n_born": len(born), "eps_shape": np.shape(epsilon_static)}
 
 
-def test_dielectric_single_structure_feeds_atomate2_style_consumer(engine, model_file, structures):
+def test_dielectric_single_structure_feeds_atomate2_style_consumer(model_file, structures):
     mgo = structures[0]
     diel = DielectricMaker(model=str(model_file), device="cpu").make(mgo)
     consumer = _consume_born(diel.output.born, diel.output.epsilon_static)
@@ -30,7 +30,7 @@ def test_dielectric_single_structure_feeds_atomate2_style_consumer(engine, model
     assert resp[consumer.uuid][1].output == {"n_born": 2, "eps_shape": (3, 3)}
 
 
-def test_static_and_piezo_makers_lists(engine, model_file, structures, bad_structure):
+def test_static_and_piezo_makers_lists(model_file, structures, bad_structure):
     store = get_jobstore("memory")
     static = StaticMaker(model=str(model_file), device="cpu").make(structures[:2] + [bad_structure])
     piezo = PiezoelectricMaker(model=str(model_file), device="cpu").make(structures[2])
@@ -56,7 +56,7 @@ def test_makers_serialise_and_validate(model_file):
         StaticMaker(dtype="float16")
 
 
-def test_field_sweep(engine, model_file, structures):
+def test_field_sweep(model_file, structures):
     fields = triangle_sweep(0.02, 1)
     assert len(fields) == 5 and fields[0] == [0.0, 0.0, 0.0]
     sweep = FieldSweepMaker(model=str(model_file), device="cpu", electric_fields=fields, relax=True,

@@ -215,6 +215,22 @@ def _register_compare() -> None:
 _register_compare()
 
 
+@app.command("train", add_help_option=False,
+             context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def train(ctx: typer.Context) -> None:
+    """Train the project's field-aware model: labels, distill, finetune, ... (`macefield train --help`)."""
+    # the training CLI (macefield_flows.training.cli.train_app) is imported only when `train` runs,
+    # so that `macefield --help` stays fast whatever the training package imports
+    try:
+        from macefield_flows.training.cli import train_app
+    except ImportError as exc:
+        err_console.print(f"[red]error:[/red] train is unavailable: {exc}")
+        raise typer.Exit(1) from None
+    command = typer.main.get_command(train_app)
+    command.main(args=list(ctx.args), prog_name=f"{ctx.find_root().info_name or 'macefield'} train",
+                 standalone_mode=True)
+
+
 @app.command("export")
 def export(
     output: Path = typer.Argument(..., help="JSON file of task documents (input of `macefield compare`)."),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import functools
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -52,19 +54,79 @@ def data_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[3] / "data"
 
 
-def default_model_path() -> Path:
-    """Path of the shipped default model, from ``data/models/registry.json``."""
-    registry = data_dir() / "models" / "registry.json"
+DEFAULT_MODEL_ENV = "MACEFIELD_DEFAULT_MODEL"
+"""Environment variable: path of the model file used for ``model=None`` / ``"default"``."""
+
+_NO_MODEL_HINT = f"pass a model file with --model PATH (or set {DEFAULT_MODEL_ENV}=PATH)"
+
+
+def model_registry_path() -> Path:
+    """``<data>/models/registry.json`` (``MACEFIELD_DATA_DIR`` overrides ``<repo>/data``)."""
+    return data_dir() / "models" / "registry.json"
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256_cached(path: str, mtime_ns: int, size: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """sha256 (hex) of a file, cached on (resolved path, mtime, size)."""
+    p = Path(path).expanduser().resolve()
+    st = p.stat()
+    return _sha256_cached(str(p), st.st_mtime_ns, st.st_size)
+
+
+def default_model_path(verify: bool = True) -> Path:
+    """The file of the default model: the single place where ``"default"`` is resolved.
+
+    1. ``$MACEFIELD_DEFAULT_MODEL`` (a path) when set;
+    2. else ``data/models/registry.json``:
+       ``{"default": name, "models": {name: {"file": ..., "sha256": ...}}}``,
+       ``file`` relative to the registry's folder; with ``verify`` the file's
+       sha256 is checked against the registry's when the registry gives one.
+
+    Raises
+    ------
+    ModelLoadError
+        the override is not a file; no registry / no default entry (the message
+        says to pass ``--model PATH``); the registered file is missing; sha256 mismatch.
+    """
+    env = os.environ.get(DEFAULT_MODEL_ENV)
+    if env:
+        path = Path(env).expanduser()
+        if not path.is_file():
+            raise ModelLoadError(f"{DEFAULT_MODEL_ENV}={env!r} is not a file: point it to a model file, "
+                                 "or pass --model PATH")
+        return path.resolve()
+    registry = model_registry_path()
     if not registry.is_file():
-        raise ModelLoadError(
-            f"no default model registry at {registry}: pass a model file with --model PATH"
-        )
-    entries = json.loads(registry.read_text())
-    name = entries.get("default")
-    entry = entries.get("models", {}).get(name) if name else None
-    if not entry:
-        raise ModelLoadError(f"{registry} names no default model")
-    return (registry.parent / entry["file"]).resolve()
+        raise ModelLoadError(f"no default model: model registry {registry} not found; {_NO_MODEL_HINT}")
+    try:
+        entries = json.loads(registry.read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"cannot read model registry {registry}: {exc}; {_NO_MODEL_HINT}") from exc
+    name = entries.get("default") if isinstance(entries, dict) else None
+    entry = (entries.get("models") or {}).get(name) if name else None
+    if not entry or not entry.get("file"):
+        raise ModelLoadError(f"model registry {registry} names no default model "
+                             f"(default={name!r}); {_NO_MODEL_HINT}")
+    path = (registry.parent / entry["file"]).resolve()
+    if not path.is_file():
+        raise ModelLoadError(f"default model {name!r} registered in {registry} is missing: {path}; "
+                             f"{_NO_MODEL_HINT}")
+    expected = entry.get("sha256")
+    if verify and expected:
+        actual = file_sha256(path)
+        if actual.lower() != str(expected).lower():
+            raise ModelLoadError(
+                f"default model {name!r} at {path} has sha256 {actual}, but {registry} expects {expected} "
+                f"(corrupt or stale file: restore it, or {_NO_MODEL_HINT})")
+    return path
 
 
 def resolve_model(

@@ -1,9 +1,7 @@
-"""Model specs of the Makers: resolve to a file and sha256 without torch, load once per process."""
+"""Model specs of the Makers: resolve to a file (default model: engine.inputs) and sha256, load once per process."""
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import logging
 import os
 from pathlib import Path
@@ -13,39 +11,16 @@ from macefield_flows.exceptions import ModelLoadError
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODEL_ENV = "MACEFIELD_DEFAULT_MODEL"
-"""Environment variable naming the model file used for ``model="default"``."""
-
-
-def default_model_path() -> Path:
-    """The shipped default model: ``$MACEFIELD_DEFAULT_MODEL`` or ``<data>/models/*.pt``.
-
-    Raises
-    ------
-    ModelLoadError
-        when no default model is shipped or configured.
-    """
-    env = os.environ.get(DEFAULT_MODEL_ENV)
-    if env:
-        path = Path(env).expanduser()
-        if not path.is_file():
-            raise ModelLoadError(f"{DEFAULT_MODEL_ENV}={env!r} is not a file")
-        return path
-    from macefield_flows.references.paths import resolve_data_dir
-
-    folder = resolve_data_dir() / "models"
-    candidates = sorted(folder.glob("*.pt")) + sorted(folder.glob("*.model"))
-    if not candidates:
-        raise ModelLoadError(
-            f"no default model found in {folder} (and {DEFAULT_MODEL_ENV} is unset): "
-            "pass a model file with --model PATH"
-        )
-    return candidates[0]
-
 
 def model_path(spec: Optional[str | os.PathLike]) -> Path:
-    """File of a Maker's ``model`` field (a path, or ``None`` / ``"default"``)."""
+    """File of a Maker's ``model`` field (a path, or ``None`` / ``"default"``).
+
+    ``"default"`` is resolved by :func:`macefield_flows.engine.inputs.default_model_path`
+    (``$MACEFIELD_DEFAULT_MODEL``, else ``data/models/registry.json`` with sha256 check).
+    """
     if spec is None or str(spec) == "default":
+        from macefield_flows.engine.inputs import default_model_path
+
         return default_model_path()
     path = Path(spec).expanduser()
     if not path.is_file():
@@ -53,20 +28,11 @@ def model_path(spec: Optional[str | os.PathLike]) -> Path:
     return path
 
 
-@functools.lru_cache(maxsize=64)
-def _sha256_cached(path: str, mtime_ns: int, size: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def model_sha256(spec: Optional[str | os.PathLike]) -> str:
     """sha256 of the model file named by ``spec`` (cached on path, mtime and size)."""
-    path = model_path(spec).resolve()
-    st = path.stat()
-    return _sha256_cached(str(path), st.st_mtime_ns, st.st_size)
+    from macefield_flows.engine.inputs import file_sha256
+
+    return file_sha256(model_path(spec))
 
 
 _MODEL_CACHE: dict[tuple, Any] = {}
