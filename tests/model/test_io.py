@@ -115,3 +115,21 @@ def test_unknown_element_names_structure_and_element(tiny_model):
 
     with pytest.raises(UnknownElementError, match=r"'GaAs'.*\['Ga', 'As'\]"):
         atoms_to_graph(bulk("GaAs", "zincblende", a=5.65), tiny_model.atomic_numbers.tolist(), 4.0, label="GaAs")
+
+
+def test_convert_pickle_to_safe_format(tmp_path, tiny_model, low_symmetry_structures):
+    from macefield_flows.model.io import convert_model
+    from tests.model.test_invariances import _backbone_from
+
+    backbone = _backbone_from(tiny_model)
+    pickled = tmp_path / "mace.model"
+    torch.save(backbone, pickled)
+    with pytest.raises(UntrustedPickleError):
+        convert_model(pickled, tmp_path / "out.pt")
+    info = convert_model(pickled, tmp_path / "out.pt", trust_pickle=True, add_field_blocks=True)
+    assert info.format == "macefield" and info.has_field_blocks
+    assert info.metadata["source_format"] == "mace-pickle"
+    converted = load_model(tmp_path / "out.pt")
+    ref = run(tiny_model, low_symmetry_structures[0], None, compute_stress=True)
+    out = run(converted, low_symmetry_structures[0], None, compute_stress=True)
+    np.testing.assert_allclose(out["forces"], ref["forces"], atol=1e-10)

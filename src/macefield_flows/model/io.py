@@ -256,3 +256,29 @@ def load_model(
     logger.info("loaded model %s (%s, sha256 %s, elements %s, heads %s, %s)", info.name,
                 fmt, sha[:12], info.elements, info.heads, info.dtype)
     return model
+
+
+def convert_model(
+    source: str | Path, destination: str | Path, trust_pickle: bool = False,
+    add_field_blocks: bool = False, seed: int = 0,
+) -> ModelInfo:
+    """Convert a (pickled) MACE / MACE-Field model file to our safe format.
+
+    Parameters
+    ----------
+    source : model file; a pickle needs ``trust_pickle=True``.
+    destination : output path of the safe-format file.
+    add_field_blocks : for a plain MACE model, add seeded random field blocks
+        (:meth:`FieldMACE.from_foundation`) so it can be fine-tuned on response data.
+
+    Returns the :class:`ModelInfo` of the written file.
+    """
+    model = load_model(source, trust_pickle=trust_pickle)
+    source_info = model.model_info
+    if add_field_blocks and not model.has_field_blocks:
+        model = FieldMACE.from_foundation(model, seed=seed)
+    save_model(model, destination, metadata={
+        "converted_from": source_info.name, "source_sha256": source_info.sha256,
+        "source_format": source_info.format, **source_info.metadata,
+    })
+    return load_model(destination).model_info
