@@ -24,7 +24,7 @@ def cif_dir(tmp_path, structures):
 
 
 def test_help_everywhere():
-    for cmd in ([], ["screen"], ["demo"], ["query"], ["compare"], ["info"], ["export"]):
+    for cmd in ([], ["screen"], ["demo"], ["query"], ["compare"], ["info"], ["export"], ["train"]):
         result = runner.invoke(app, cmd + ["--help"])
         assert result.exit_code == 0, result.output
         assert "Usage" in result.output
@@ -96,19 +96,3 @@ def test_info_and_python_m(model_file):
     assert "model.sha256" in result.output and "macefield-flows" in result.output
     proc = subprocess.run([sys.executable, "-m", "macefield_flows", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "demo" in proc.stdout
-
-
-def test_demo_runs_on_benchmark_subset(tmp_path, monkeypatch):
-    from macefield_flows.model import save_model
-    from macefield_flows.references.benchmark import load_benchmark_set
-    from macefield_flows.testing import tiny_field_model
-
-    entries = load_benchmark_set()[:2]
-    elements = sorted({el.symbol for e in entries for el in e.structure.composition.elements})
-    path = tmp_path / "default.pt"
-    save_model(tiny_field_model(elements, channels=4), path)
-    monkeypatch.setenv("MACEFIELD_DEFAULT_MODEL", str(path))
-    result = runner.invoke(app, ["demo", "--store", str(tmp_path / "store"), "--limit", "2", "--no-relax",
-                                 "--device", "cpu"])
-    assert result.exit_code == 0, result.output
-    assert entries[0].name in result.output and "DFPT" in result.output

@@ -112,27 +112,28 @@ def demo(
     model: str = typer.Option("default", "--model", "-m", help="Model file, or 'default' (shipped model)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, mps."),
     store: Optional[str] = typer.Option(None, "--store", "-s", help="Store folder or mongodb:// URI."),
-    relax: bool = typer.Option(True, "--relax/--no-relax", help="Relax the ions first."),
+    relax: bool = typer.Option(True, "--relax/--no-relax", help="Relax the ions first (fixed cell)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N benchmark crystals."),
+    output: Path = typer.Option(Path("macefield-demo"), "--output", "-o",
+                                help="Folder for report.md and the parity plots."),
 ):
-    """Screen the built-in benchmark set with the default model and print predictions vs DFPT."""
+    """Screen the built-in benchmark set and compare with DFPT: tables, parity plots, Markdown report."""
+    from macefield_flows.cli.demo import (aggregate_table, benchmark_structures, compare_benchmark,
+                                          material_table)
     from macefield_flows.references.benchmark import load_benchmark_set
     from macefield_flows.stores import iter_task_docs
 
     with user_errors():
+        if limit is not None and limit < 1:
+            raise ValueError(f"--limit {limit}: expected >= 1")
         entries = load_benchmark_set()[:limit]
-        structures = []
-        for e in entries:
-            s = e.structure.copy()
-            s.properties = {**(s.properties or {}), "structure_id": e.name, **(
-                {"material_id": e.material_id} if e.material_id else {})}
-            structures.append(s)
-        jstore, keys = _screen(structures, model, device, None, relax, store, 1, 50, None, 0.01, False,
-                               False, False, "float64")
+        jstore, keys = _screen(benchmark_structures(entries), model, device, None, relax, store, 1, 50, None,
+                               0.01, False, False, False, "float64")
         docs = {d.get("task_id"): d for d in iter_task_docs(jstore)}
-        from macefield_flows.cli.tables import benchmark_table
-
-        console.print(benchmark_table(entries, [docs.get(k) for k in keys]))
+        result = compare_benchmark(entries, [docs.get(k) for k in keys], output)
+        console.print(aggregate_table(result))
+        console.print(material_table(result))
+        console.print(f"report: {result.report_path} ({len(result.plots)} parity plots)")
 
 
 @app.command()
