@@ -232,6 +232,24 @@ def train(ctx: typer.Context) -> None:
                  standalone_mode=True)
 
 
+@app.command("convert")
+def convert(
+    source: Path = typer.Argument(..., help="Model file to convert (MACE / MACE-Field pickle or ours)."),
+    destination: Path = typer.Argument(..., help="Output file in the safe macefield-flows format."),
+    trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Allow unpickling SOURCE (runs code "
+                                      "from the file: only for files you trust)."),
+    add_field_blocks: bool = typer.Option(False, "--add-field-blocks", help="Add random field blocks to a "
+                                          "plain MACE model (FieldMACE.from_foundation) for fine-tuning."),
+):
+    """Convert a model file to the safe format (config + weights, loads without running code)."""
+    from macefield_flows.model.io import convert_model
+
+    with user_errors():
+        info = convert_model(source, destination, trust_pickle=trust_pickle, add_field_blocks=add_field_blocks)
+        console.print(f"wrote {destination} (sha256 {info.sha256}, elements {','.join(info.elements)}, "
+                      f"heads {','.join(info.heads)}, field blocks {info.has_field_blocks})")
+
+
 @app.command("export")
 def export(
     output: Path = typer.Argument(..., help="JSON file of task documents (input of `macefield compare`)."),
