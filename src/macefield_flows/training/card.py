@@ -105,9 +105,9 @@ def render_card(entry: dict[str, Any], stages: dict[str, Any], report: dict[str,
         f"{dist.get('train', {}).get('w_stress')}, AMSGrad Adam lr {dist.get('train', {}).get('lr')}, "
         f"batch {dist.get('train', {}).get('batch_size')}, ReduceLROnPlateau on the valid loss; "
         f"{dist.get('epochs')} epochs / {dist.get('steps')} steps.",
-        "3. **Field fine-tuning**: `FieldMACE.from_foundation(base)` (field_linear init scaled x10), "
+        "3. **Field fine-tuning**: `FieldMACE.from_foundation(base)` (random field-block init), "
         f"all weights trained on Petretto Z* + eps_inf and Petousis eps_inf ({ft.get('n_response_train')} "
-        "train structures), Huber losses (Z* delta 0.1 weight "
+        "train structures), Huber losses, lr " f"{ft.get('train', {}).get('lr')} for the field blocks and x{ft.get('train', {}).get('backbone_lr_factor')} for the backbone (Z* delta 0.1 weight "
         f"{ft.get('train', {}).get('w_bec')}, eps_inf delta 0.5 weight {ft.get('train', {}).get('w_eps')}), "
         f"with replay of the CHGNet labels ({ft.get('train', {}).get('replay_fraction')} replay batch per "
         f"response batch) so the potential is not forgotten; lr {ft.get('train', {}).get('lr')}; "

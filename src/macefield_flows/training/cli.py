@@ -53,8 +53,8 @@ def finetune_cmd(work: Path = WORK, wall: float = typer.Option(1800.0, help="sec
     from macefield_flows.training.trainer import TrainSettings
 
     _setup(threads)
-    run_finetune(work, TrainSettings(lr=2e-3, w_energy=10.0, max_wall_s=wall, replay_fraction=0.5,
-                                     device=device), DataSettings())
+    run_finetune(work, TrainSettings(lr=5e-3, backbone_lr_factor=0.2, w_energy=10.0, max_wall_s=wall,
+                                     replay_fraction=0.5, device=device), DataSettings())
 
 
 @train_app.command("export")

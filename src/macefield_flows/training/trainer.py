@@ -58,6 +58,7 @@ class TrainSettings:
     plateau_factor: float = 0.5
     min_lr: float = 1e-5
     clip_grad: float = 10.0
+    backbone_lr_factor: float = 1.0  # lr multiplier of non-field parameters (fine-tuning)
 
     def resolved_device(self) -> torch.device:
         if self.device == "auto":
@@ -208,7 +209,12 @@ def train(
     model.num_elements_ = int(len(model.atomic_numbers))
     for p in model.parameters():
         p.requires_grad_(True)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, amsgrad=True)
+    field_params = [p for n, p in model.named_parameters() if n.startswith(("field_feats.", "field_linear."))]
+    other_params = [p for n, p in model.named_parameters() if not n.startswith(("field_feats.", "field_linear."))]
+    groups = [{"params": other_params, "lr": cfg.lr * cfg.backbone_lr_factor}]
+    if field_params:
+        groups.append({"params": field_params, "lr": cfg.lr})
+    opt = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay, amsgrad=True)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
         opt, factor=cfg.plateau_factor, patience=cfg.plateau_patience, min_lr=cfg.min_lr)
     state: dict[str, Any] = {"epoch": 0, "step": 0, "batch_in_epoch": 0, "best_valid": math.inf,
@@ -257,7 +263,7 @@ def train(
             break
         valid = evaluate_loss(model, valid_items, cfg, device, dtype)
         sched.step(valid["loss"])
-        record = {"epoch": state["epoch"], "step": state["step"], "lr": opt.param_groups[0]["lr"],
+        record = {"epoch": state["epoch"], "step": state["step"], "lr": opt.param_groups[-1]["lr"],
                   "train_loss": float(np.mean(losses)) if losses else math.nan,
                   **{f"train_{k}": v for k, v in _maes(total).items()},
                   **{f"valid_{k}": v for k, v in valid.items()},
