@@ -194,7 +194,13 @@ def _assemble(structure: Structure, r: Any, symmetrize: bool, symprec: float,
     from macefield_flows.physics.born import asr_residual
 
     out: dict[str, Any] = {"warnings": []}
+    violations: dict[str, float] = {}
     n = len(structure)
+    ops = None
+    if symmetrize:
+        from macefield_flows.physics.symmetry import get_symmetry_operations
+
+        ops = get_symmetry_operations(structure, symprec=symprec)
     if r.energy is not None:
         out["energy"] = float(r.energy)
         out["energy_per_atom"] = float(r.energy) / n
@@ -212,8 +218,7 @@ def _assemble(structure: Structure, r: Any, symmetrize: bool, symprec: float,
 
             born, violation = symmetrize_born_charges(structure, born, symprec)
             out["born_symmetrized"] = True
-            if violation > 0.05:
-                out["warnings"].append(f"Born charges violate the space group by {violation:.3g} (relative)")
+            violations["born"] = violation
         out["born"] = born.tolist()
 
     eps_inf = r.epsilon_electronic
@@ -223,6 +228,8 @@ def _assemble(structure: Structure, r: Any, symmetrize: bool, symprec: float,
         from macefield_flows.physics.dielectric import poly, refractive_index
 
         eps_inf = np.asarray(eps_inf, dtype=float)
+        if ops is not None:
+            eps_inf, violations["epsilon_static"] = _symmetrized(eps_inf, ops)
         out["epsilon_static"] = eps_inf.tolist()
         out["e_electronic"] = poly(eps_inf)
         out["n"] = refractive_index(eps_inf)
@@ -236,11 +243,17 @@ def _assemble(structure: Structure, r: Any, symmetrize: bool, symprec: float,
         chi = eps_inf - np.eye(3) if r.susceptibility is None else np.asarray(r.susceptibility)
         masses = np.asarray(r.masses if r.masses is not None else [s.specie.atomic_mass for s in structure],
                             dtype=float)
+        if ops is not None:
+            chi = eps_inf - np.eye(3)
         d = dielectric_response(born, chi, fc, masses, float(r.volume or structure.volume),
                                 tol_thz=phonon_tol_thz)
+        eps_ionic = d.ionic
+        if ops is not None:
+            eps_ionic, violations["epsilon_ionic"] = _symmetrized(eps_ionic, ops)
+        eps_total = eps_inf + eps_ionic
         out.update(
-            epsilon_ionic=d.ionic.tolist(), epsilon_total=d.total.tolist(), e_ionic=d.e_ionic,
-            e_total=d.e_total, phonon_frequencies_thz=np.asarray(d.frequencies).tolist(),
+            epsilon_ionic=eps_ionic.tolist(), epsilon_total=eps_total.tolist(),
+            e_ionic=float(np.trace(eps_ionic) / 3), e_total=float(np.trace(eps_total) / 3), phonon_frequencies_thz=np.asarray(d.frequencies).tolist(),
             has_imaginary_modes=d.has_imaginary_modes, ionic_dielectric_reliable=d.ionic_reliable,
             ir_intensities=np.asarray(d.ir_intensities).tolist(),
         )
@@ -255,13 +268,47 @@ def _assemble(structure: Structure, r: Any, symmetrize: bool, symprec: float,
 
         p = piezo_response(born, fc, np.asarray(r.dipole_strain), np.asarray(r.internal_strain),
                            np.asarray(r.strain_hessian), float(r.volume or structure.volume))
+        tensors = {"piezo_tensor": p.total, "piezo_ionic_tensor": p.ionic,
+                   "piezo_electronic_tensor": p.clamped_ion, "elastic_tensor_clamped": p.clamped_ion_elastic,
+                   "elastic_tensor": p.relaxed_ion_elastic}
+        if ops is not None:
+            tensors = {k: _symmetrized_voigt(v, ops, violations, k) for k, v in tensors.items()}
+        from macefield_flows.physics.piezo import (
+            e_ij_max_longitudinal,
+            e_ij_max_singular,
+            piezo_strain_tensor,
+        )
+
+        out.update({k: np.asarray(v).tolist() for k, v in tensors.items()})
         out.update(
-            piezo_tensor=p.total.tolist(), piezo_ionic_tensor=p.ionic.tolist(),
-            piezo_electronic_tensor=p.clamped_ion.tolist(), e_ij_max=float(p.e_ij_max_singular),
-            e_ij_max_longitudinal=float(p.e_ij_max_longitudinal),
-            elastic_tensor_clamped=p.clamped_ion_elastic.tolist(), elastic_tensor=p.relaxed_ion_elastic.tolist(),
-            piezo_strain_tensor=p.d_strain.tolist(),
+            e_ij_max=float(e_ij_max_singular(tensors["piezo_tensor"])[0]),
+            e_ij_max_longitudinal=float(e_ij_max_longitudinal(tensors["piezo_tensor"])[0]),
+            piezo_strain_tensor=piezo_strain_tensor(tensors["piezo_tensor"], tensors["elastic_tensor"]).tolist(),
         )
         if not p.elastically_stable:
             out["warnings"].append("relaxed-ion elastic tensor not positive definite (d unreliable)")
+    if violations:
+        out["symmetry_violations"] = violations
+        big = {k: round(v, 4) for k, v in violations.items() if v > 0.05}
+        if big:
+            out["warnings"].append(f"tensors violate the space group before symmetrisation: {big}")
     return out
+
+
+def _symmetrized(t: np.ndarray, ops: Any) -> tuple[np.ndarray, float]:
+    from macefield_flows.physics.symmetry import symmetrize_tensor
+
+    return symmetrize_tensor(t, ops)
+
+
+def _symmetrized_voigt(t: np.ndarray, ops: Any, violations: dict[str, float], name: str) -> np.ndarray:
+    """Symmetrise a 3x6 (piezo) or 6x6 (elastic) Voigt tensor; records its violation."""
+    from macefield_flows.units import rank3_to_voigt, rank4_to_voigt, voigt_to_rank3, voigt_to_rank4
+
+    t = np.asarray(t, dtype=float)
+    if t.shape == (3, 6):
+        sym, violations[name] = _symmetrized(voigt_to_rank3(t), ops)
+        return rank3_to_voigt(sym)
+    sym, violations[name] = _symmetrized(voigt_to_rank4(t), ops)
+    return rank4_to_voigt(sym)
+

@@ -39,7 +39,7 @@ class ScreeningMaker(ModelSettings, Maker):
     relax_cell, fmax, max_steps, keep_symmetry : relaxation settings (eV/Angstrom).
     electric_field : uniform field (3,) V/Angstrom for relaxation and properties, or None.
     max_atoms_per_batch : engine batch cap (None: engine's cost model).
-    symmetrize : symmetrise Born charges to the space group.
+    symmetrize : symmetrise Born charges, eps and piezo/elastic tensors to the space group.
     (model, device, dtype, head, trust_pickle: see :class:`ModelSettings`.)
     """
 
@@ -52,7 +52,7 @@ class ScreeningMaker(ModelSettings, Maker):
     keep_symmetry: bool = False
     electric_field: Optional[Sequence[float]] = None
     max_atoms_per_batch: Optional[int] = None
-    symmetrize: bool = False
+    symmetrize: bool = True
 
     def __post_init__(self) -> None:
         self._check_model_settings()

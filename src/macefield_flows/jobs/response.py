@@ -34,7 +34,8 @@ class BaseResponseMaker(ModelSettings, Maker):
     name : job name.
     electric_field : uniform field (3,) V/Angstrom at which properties are evaluated, or None.
     max_atoms_per_batch : cap of atoms per forward pass (None: engine's cost model).
-    symmetrize : symmetrise Born charges to the space group (spglib).
+    symmetrize : symmetrise Born charges, eps and piezo/elastic tensors to the space group
+        (spglib, ``symprec``); the violations before symmetrisation are recorded.
     symprec : spglib tolerance, Angstrom.
     phonon_tol_thz : |nu| below which imaginary Gamma frequencies count as noise, THz.
     keep_force_constants : store the (3N, 3N) force constants (in the `data` store).
@@ -46,7 +47,7 @@ class BaseResponseMaker(ModelSettings, Maker):
     name: str = "electric response"
     electric_field: Optional[Sequence[float]] = None
     max_atoms_per_batch: Optional[int] = None
-    symmetrize: bool = False
+    symmetrize: bool = True
     symprec: float = 1e-3
     phonon_tol_thz: float = 0.1
     keep_force_constants: bool = True

@@ -115,7 +115,14 @@ class ElectricResponseTaskDoc(BaseModel):
     born_asr_residual: Optional[float] = Field(
         None, description="max_ij |sum_k Z*[k, i, j]| before any correction, e."
     )
-    born_symmetrized: bool = Field(False, description="Whether `born` was symmetrised to the point group.")
+    born_symmetrized: bool = Field(False, description="Whether the tensors were symmetrised to the space group.")
+    symmetry_violations: dict[str, float] = Field(
+        default_factory=dict,
+        description=(
+            "Relative Frobenius deviation of each tensor from its space-group average BEFORE "
+            "symmetrisation (keys: born, epsilon_static, epsilon_ionic, piezo_tensor, ...)."
+        ),
+    )
     epsilon_static: Optional[Matrix3] = Field(
         None,
         description=(
