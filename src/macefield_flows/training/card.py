@@ -113,7 +113,7 @@ def render_card(entry: dict[str, Any], stages: dict[str, Any], report: dict[str,
         "3. **Field fine-tuning**: `FieldMACE.from_foundation(base)` (random field-block init), "
         f"all weights trained on Petretto Z* + eps_inf and Petousis eps_inf ({ft.get('n_response_train')} "
         "train structures), Huber losses, lr " f"{ft.get('train', {}).get('lr')} for the field blocks and x{ft.get('train', {}).get('backbone_lr_factor')} for the backbone (Z* delta 0.1 weight "
-        f"{ft.get('train', {}).get('w_bec')}, eps_inf delta 0.5 weight {ft.get('train', {}).get('w_eps')}), "
+        f"{ft.get('train', {}).get('w_bec')}, eps_inf delta {ft.get('train', {}).get('delta_eps')} weight {ft.get('train', {}).get('w_eps')}), "
         f"with replay of the CHGNet labels ({ft.get('train', {}).get('replay_fraction')} replay batch per "
         "response batch) so the potential is not forgotten; "
         f"{ft.get('epochs')} epochs / {ft.get('steps')} steps. The optional polarisation term "
