@@ -53,8 +53,8 @@ def finetune_cmd(work: Path = WORK, wall: float = typer.Option(1800.0, help="sec
     from macefield_flows.training.trainer import TrainSettings
 
     _setup(threads)
-    run_finetune(work, TrainSettings(lr=1.5e-2, backbone_lr_factor=0.1, w_energy=10.0, w_eps=1.0, delta_eps=1.0, max_wall_s=wall,
-                                     replay_fraction=0.5, device=device), DataSettings())
+    run_finetune(work, TrainSettings(lr=3e-2, backbone_lr_factor=0.5, w_energy=10.0, w_eps=1.0, delta_eps=1.0, max_wall_s=wall,
+                                     replay_fraction=0.75, device=device), DataSettings())
 
 
 @train_app.command("export")

@@ -319,8 +319,8 @@ def run_all(work: str | Path, distill_wall_s: float = 1500.0, finetune_wall_s: f
         record_stage(work, "labels", {"settings": asdict(settings), "info": info,
                                       "wall_s": time.time() - t0})
     run_distill(work, arch, TrainSettings(lr=5e-3, w_energy=10.0, max_wall_s=distill_wall_s), settings)
-    run_finetune(work, TrainSettings(lr=1.5e-2, backbone_lr_factor=0.1, w_energy=10.0, w_eps=1.0, delta_eps=1.0,
-                                     max_wall_s=finetune_wall_s, replay_fraction=0.5),
+    run_finetune(work, TrainSettings(lr=3e-2, backbone_lr_factor=0.5, w_energy=10.0, w_eps=1.0, delta_eps=1.0,
+                                     max_wall_s=finetune_wall_s, replay_fraction=0.75),
                  settings)
 
 
