@@ -8,7 +8,7 @@ from ase import Atoms
 from ase.build import bulk
 
 from macefield_flows.engine import evaluate
-from tests.model.helpers import energy, run, strained
+from tests.model.helpers import energy, fd_force_constants, run, strained
 
 H_POS, H_STRAIN = 1e-4, 1e-5
 RESPONSE = ("energy", "forces", "stress", "dipole", "polarization", "born_charges",
@@ -24,13 +24,7 @@ def engine_results(tiny_model, low_symmetry_structures):
 def test_force_constants_match_force_differences(tiny_model, low_symmetry_structures, engine_results):
     for atoms, res in zip(low_symmetry_structures, engine_results):
         n = len(atoms)
-        fd = np.zeros((3 * n, 3 * n))
-        for k in range(n):
-            for a in range(3):
-                plus, minus = atoms.copy(), atoms.copy()
-                plus.positions[k, a] += H_POS
-                minus.positions[k, a] -= H_POS
-                fd[3 * k + a] = -(run(tiny_model, plus)["forces"] - run(tiny_model, minus)["forces"]).ravel() / (2 * H_POS)
+        fd = fd_force_constants(tiny_model, atoms, H_POS)
         fd = 0.5 * (fd + fd.T)
         np.testing.assert_allclose(res.force_constants, fd, atol=1e-7, rtol=1e-5)
         # translations are zero modes of the force constants

@@ -25,7 +25,7 @@ def perturbed_minima(tiny_model, low_symmetry_structures):
     for atoms in low_symmetry_structures[1:]:
         ref = atoms.copy()
         ref.calc = MACEFieldCalculator(model=tiny_model)
-        BFGS(FrechetCellFilter(ref), logfile=None).run(fmax=1e-3, steps=1000)
+        BFGS(FrechetCellFilter(ref), logfile=None).run(fmax=5e-3, steps=300)
         start = ref.copy()
         start.set_cell(ref.cell.array @ (np.eye(3) + 0.01 * rng.standard_normal((3, 3))), scale_atoms=True)
         start.positions += 0.02 * rng.standard_normal(start.positions.shape)

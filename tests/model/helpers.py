@@ -35,3 +35,16 @@ def strained(atoms: Atoms, eps: np.ndarray) -> Atoms:
     out.set_cell(atoms.cell.array @ deform, scale_atoms=False)
     out.positions = atoms.positions @ deform
     return out
+
+
+def fd_force_constants(model, atoms: Atoms, h: float = 1e-4) -> np.ndarray:
+    """Central differences of the forces: K[3k+a] = -(f(+h) - f(-h)) / 2h, eV/A^2 (not symmetrised)."""
+    n = len(atoms)
+    fd = np.zeros((3 * n, 3 * n))
+    for k in range(n):
+        for a in range(3):
+            plus, minus = atoms.copy(), atoms.copy()
+            plus.positions[k, a] += h
+            minus.positions[k, a] -= h
+            fd[3 * k + a] = -(run(model, plus)["forces"] - run(model, minus)["forces"]).ravel() / (2 * h)
+    return fd

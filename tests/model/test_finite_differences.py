@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.model.helpers import ALL, energy, run, strained
+from tests.model.helpers import ALL, energy, fd_force_constants, run, strained
 
 H_POS = 1e-4  # A
 H_FIELD = 1e-4  # V/A
@@ -101,12 +101,4 @@ def test_field_derivatives_match_differences(tiny_model, low_symmetry_structures
 def test_hessian_matches_force_differences(tiny_model, low_symmetry_structures):
     atoms = low_symmetry_structures[1]
     out = run(tiny_model, atoms, None, compute_hessian=True)
-    n = len(atoms)
-    fd = np.zeros((3 * n, 3 * n))
-    for k in range(n):
-        for a in range(3):
-            plus, minus = atoms.copy(), atoms.copy()
-            plus.positions[k, a] += H_POS
-            minus.positions[k, a] -= H_POS
-            fd[3 * k + a] = -(run(tiny_model, plus)["forces"] - run(tiny_model, minus)["forces"]).ravel() / (2 * H_POS)
-    np.testing.assert_allclose(out["hessian"], fd, atol=1e-7, rtol=1e-5)
+    np.testing.assert_allclose(out["hessian"], fd_force_constants(tiny_model, atoms, H_POS), atol=1e-7, rtol=1e-5)
