@@ -7,7 +7,7 @@ Routes, measured in one run on the same structures and model:
 (b) a per-structure loop: the ASE calculator (autograd P, Z*, chi, forces, stress)
     plus per-structure autograd force constants and strain derivatives;
 (c) the finite-difference route a user would otherwise script: +-displacements of
-    every atom for the Hessian (as phonopy does, without symmetry reduction),
+    the symmetry-inequivalent atoms for the Hessian (as phonopy does),
     +-fields for Z* and chi, +-strains for the clamped-ion piezo, internal strain
     and elastic tensors, each point one calculator call (energy, forces, stress, dipole).
 
@@ -181,21 +181,24 @@ def main() -> None:
     structures = make_structures(args.n, args.max_atoms)
     sizes = [len(s) for s in structures]
     print(f"{len(structures)} structures, {min(sizes)}-{max(sizes)} atoms, device {args.device}, "
-          f"{sum(p.numel() for p in model.parameters())} parameters")
+          f"{sum(p.numel() for p in model.parameters())} parameters", flush=True)
     if args.device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     evaluate(structures[:2], model, properties=PROPS, device=args.device)  # warm-up
     t = time.perf_counter()
     engine_out, raw = route_engine(structures, model, args.device)
     t_a = time.perf_counter() - t
+    print(f"(a) batched engine: {t_a:.1f} s", flush=True)
     peak = torch.cuda.max_memory_allocated() / 2**30 if args.device.startswith("cuda") else None
     t = time.perf_counter()
     loop_out = route_per_structure(structures, model, args.device)
     t_b = time.perf_counter() - t
+    print(f"(b) per-structure loop: {t_b:.1f} s", flush=True)
     sub = structures[: args.fd_subset]
     t = time.perf_counter()
     fd_out = route_finite_differences(sub, model, args.device)
     t_c = time.perf_counter() - t
+    print(f"(c) finite differences on {len(sub)} structures: {t_c:.1f} s", flush=True)
     rate = {"a_engine": len(structures) / t_a, "b_per_structure": len(structures) / t_b,
             "c_finite_diff": len(sub) / t_c}
     # like for like on the FD subset: engine time per structure on that subset
