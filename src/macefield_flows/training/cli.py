@@ -25,12 +25,24 @@ def _setup(threads: int) -> None:
 
 
 @train_app.command("labels")
-def labels_cmd(work: Path = WORK, threads: int = typer.Option(1, help="torch CPU threads")) -> None:
+def labels_cmd(work: Path = WORK, threads: int = typer.Option(1, help="torch CPU threads"),
+               extra: bool = typer.Option(True, help="also label the rest of the train pool "
+                                          "(<= 10 atoms, +1 copy) and one more copy of every train "
+                                          "material with <= 12 atoms (as for macefield-small-v1)")) -> None:
     """Label train/valid structures (+ rattled/strained copies) with CHGNet (cached)."""
-    from macefield_flows.training.pipeline import main_labels
+    import time
+
+    from macefield_flows.training.pipeline import (DataSettings, extra_distillation_labels, main_labels,
+                                                   more_distillation_labels, record_stage)
 
     _setup(threads)
     main_labels(str(work))
+    if extra:
+        for tag, fn in (("labels_extra", extra_distillation_labels), ("labels_extra2", more_distillation_labels)):
+            t0 = time.time()
+            info = fn(Path(work), DataSettings())
+            if info.get("seconds"):
+                record_stage(Path(work), tag, {"info": info, "wall_s": time.time() - t0})
 
 
 @train_app.command("distill")
