@@ -11,8 +11,12 @@ from macefield_flows.training import data as D
 
 REF = D.reference_dir()
 SPLITS_JSON = REF.parent / "splits" / "splits.json"
-needs_data = pytest.mark.skipif(not (REF / D.TRAINING_ALLOWED["mp_dielectric_petousis2017"]).is_file(),
+_skip_no_data = pytest.mark.skipif(not (REF / D.TRAINING_ALLOWED["mp_dielectric_petousis2017"]).is_file(),
                                 reason="reference data absent")
+
+
+def needs_data(fn):
+    return pytest.mark.reference_data(_skip_no_data(fn))
 
 
 def test_split_rule_on_keys():
