@@ -287,6 +287,10 @@ def _assemble(structure: Structure, r: Any, symmetrize: bool, symprec: float,
         )
         if not p.elastically_stable:
             out["warnings"].append("relaxed-ion elastic tensor not positive definite (d unreliable)")
+    for key, value in list(out.items()):
+        if key != "warnings" and isinstance(value, (list, float)) and not np.all(np.isfinite(np.asarray(value, dtype=float))):
+            out[key] = None  # never store NaN/inf (invalid JSON): say why instead
+            out["warnings"].append(f"{key} undefined (non-finite; e.g. singular elastic tensor)")
     if violations:
         out["symmetry_violations"] = violations
         big = {k: round(v, 4) for k, v in violations.items() if v > 0.05}

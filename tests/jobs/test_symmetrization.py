@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 from ase.build import bulk
 from pymatgen.io.ase import AseAtomsAdaptor
@@ -47,3 +49,17 @@ def test_distorted_structure_reports_violation(tiny_field_model_zno):
     prov = Provenance(model_name="tiny", model_sha256="0" * 64, device="cpu", dtype="float64")
     sym = build_task_doc(structure, res, prov, symmetrize=True, symprec=0.05)
     assert sym.symmetry_violations["born"] > 1e-5
+
+
+def test_non_finite_results_are_not_stored(tiny_field_model_zno):
+    """A singular elastic tensor makes d = e C^-1 undefined: stored as None with a warning."""
+    atoms = bulk("ZnO", "wurtzite", a=3.25, c=5.2)
+    (res,) = evaluate([atoms], tiny_field_model_zno, properties=PIEZO_PROPERTIES)
+    res.strain_hessian = np.zeros((3, 3, 3, 3))
+    res.internal_strain = np.zeros_like(res.internal_strain)
+    prov = Provenance(model_name="tiny", model_sha256="0" * 64, device="cpu", dtype="float64")
+    doc = build_task_doc(AseAtomsAdaptor.get_structure(atoms), res, prov, symmetrize=False)
+    assert doc.status.value == "successful"
+    assert doc.piezo_strain_tensor is None and doc.piezo_tensor is not None
+    assert any("piezo_strain_tensor undefined" in w for w in doc.warnings)
+    assert "NaN" not in json.dumps(doc.model_dump(exclude={"structure", "input_structure", "provenance"}))
