@@ -35,25 +35,25 @@ def default_budget(device: torch.device, want_force_constants: bool) -> float:
     return 400.0 if not want_force_constants else 200.0
 
 
-def pack_batches(costs: Sequence[float], sizes: Sequence[int], budget: float) -> list[list[int]]:
-    """First-fit-decreasing packing of items into batches of total cost <= budget.
+def pack_batches(costs: Sequence[float], passes: Sequence[int], budget: float) -> list[list[int]]:
+    """Pack items into batches of total cost <= budget, grouping items of equal pass count.
 
-    Items are grouped by size first (sorted by atom count), so graphs in one
-    batch have similar sizes: the force-constant passes scale with the largest.
-    An item above the budget gets a batch of its own.
+    Every backward pass runs through the whole batch, and a batch needs as many
+    Hessian passes as its most demanding graph (``passes``: 3 x rows of force
+    constants, or any per-item count). Items are therefore sorted by pass count and
+    packed contiguously (next fit), so a batch never pays a large graph's passes
+    for its small neighbours. An item above the budget gets a batch of its own.
     """
-    order = sorted(range(len(costs)), key=lambda i: (sizes[i], costs[i]), reverse=True)
+    order = sorted(range(len(costs)), key=lambda i: (passes[i], costs[i]))
     batches: list[list[int]] = []
-    totals: list[float] = []
+    total = 0.0
     for i in order:
-        for b, total in enumerate(totals):
-            if total + costs[i] <= budget:
-                batches[b].append(i)
-                totals[b] += costs[i]
-                break
+        if batches and total + costs[i] <= budget and passes[batches[-1][0]] == passes[i]:
+            batches[-1].append(i)
+            total += costs[i]
         else:
             batches.append([i])
-            totals.append(costs[i])
+            total = costs[i]
     return batches
 
 

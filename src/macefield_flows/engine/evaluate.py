@@ -135,7 +135,11 @@ def evaluate(
     idx = sorted(graphs)
     costs = [cost_model.cost(graphs[i].n_atoms, graphs[i].n_edges) for i in idx]
     budget = max_atoms_per_batch or default_budget(torch_device, "force_constants" in props)
-    batches = [[idx[j] for j in b] for b in pack_batches(costs, [graphs[i].n_atoms for i in idx], budget)]
+    passes = [
+        len(orbits[i].representatives) if orbits.get(i) else graphs[i].n_atoms
+        for i in idx
+    ] if "force_constants" in props else [0] * len(idx)
+    batches = [[idx[j] for j in b] for b in pack_batches(costs, passes, budget)]
 
     def run(batch: list[int]) -> dict[str, Any]:
         data = collate([graphs[i] for i in batch], len(z_table), torch_dtype, torch_device,
