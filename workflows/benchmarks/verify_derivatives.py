@@ -9,13 +9,17 @@ Usage: python workflows/benchmarks/verify_derivatives.py
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 from scipy.spatial.transform import Rotation
 
 from macefield_flows.engine import evaluate
 from macefield_flows.testing import tiny_field_model
 from macefield_flows.units import EPS0
-from tests.conftest import ELEMENTS, low_symmetry_perovskite, low_symmetry_wurtzite
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the test structures live in tests/
+from tests.conftest import ELEMENTS, low_symmetry_perovskite, low_symmetry_wurtzite  # noqa: E402
 
 PROPS = ("energy", "forces", "stress", "dipole", "born_charges", "susceptibility", "force_constants",
          "dipole_strain", "internal_strain", "strain_hessian")
