@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -56,12 +55,13 @@ def low_symmetry_structures() -> list[Atoms]:
 
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
-    """The DFPT reference folder, or skip with a clear message."""
-    env = os.environ.get("MACEFIELD_REFERENCE_DIR")
-    path = Path(env) if env else REPO.parent / "shared" / "data" / "reference"
-    if not path.is_dir():
-        pytest.skip(f"reference data not found at {path} (set MACEFIELD_REFERENCE_DIR)")
-    return path
+    """The DFPT reference folder (MACEFIELD_REFERENCE_DIR or ../shared/data/reference), or skip."""
+    from macefield_flows.references.paths import find_reference_dir
+
+    found = find_reference_dir()
+    if found is None or not (found / "mp_piezo_dejong2015.jsonl.gz").exists():
+        pytest.skip("DFPT reference files not found: set MACEFIELD_REFERENCE_DIR to the shared data's reference/ folder")
+    return found
 
 
 def pytest_collection_modifyitems(config, items):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -67,11 +66,9 @@ def model_registry_path() -> Path:
 
 @functools.lru_cache(maxsize=64)
 def _sha256_cached(path: str, mtime_ns: int, size: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
+    from macefield_flows.model.io import file_sha256 as uncached_sha256
+
+    return uncached_sha256(path)
 
 
 def file_sha256(path: str | os.PathLike) -> str:
