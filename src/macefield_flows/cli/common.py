@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import warnings
 from typing import Iterator
 
 import typer
@@ -25,6 +26,11 @@ def configure_logging(verbose: int) -> None:
     if verbose <= 1:
         for noisy in ("jobflow", "maggma", "jobflow_remote"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+        # third-party deprecation notices (monty's cd, e3nn's torch.load) are not the user's business
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", message=".*TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD.*")
+        warnings.filterwarnings("ignore", message=".*TorchScript type system.*")
 
 
 @contextlib.contextmanager
