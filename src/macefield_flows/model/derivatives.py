@@ -29,6 +29,8 @@ from typing import Optional
 
 import torch
 
+from macefield_flows.units import EPS0
+
 
 def _grad(
     output: torch.Tensor, inputs: list[torch.Tensor], create_graph: bool
@@ -209,4 +211,92 @@ def batched_force_constants(
     for r in result_rows:
         k = torch.stack(r, dim=0)
         out.append(0.5 * (k + k.T) if full else k)
+    return out
+
+
+FIELD_RESPONSE = frozenset(
+    {"dipole", "polarization", "born_charges", "susceptibility", "epsilon_electronic", "dipole_strain"}
+)
+FIELD_SECOND = frozenset({"born_charges", "susceptibility", "epsilon_electronic", "dipole_strain"})
+STRAIN_RESPONSE = frozenset({"stress", "dipole_strain", "internal_strain", "strain_hessian"})
+STRAIN_SECOND = frozenset({"internal_strain", "strain_hessian"})
+
+
+def response(
+    enthalpy: dict,
+    field: torch.Tensor,
+    ptr: torch.Tensor,
+    properties: frozenset[str],
+    create_graph: bool = False,
+    force_constant_rows: Optional[list[list[int]]] = None,
+) -> dict[str, torch.Tensor | list[torch.Tensor]]:
+    """All requested derivatives of one batch's enthalpy, with the fewest backward passes.
+
+    Parameters
+    ----------
+    enthalpy : output of ``FieldMACE.enthalpy`` (``energy``, ``positions`` leaf,
+        ``strain`` leaf or None, ``cell``).
+    field : (G, 3) field leaf (requires grad when a field property is asked), V/A.
+    ptr : (G+1,) atom offsets of the graphs.
+    properties : subset of forces, stress, dipole, polarization, born_charges,
+        susceptibility, epsilon_electronic, dipole_strain, internal_strain,
+        strain_hessian, force_constants.
+    create_graph : keep every output differentiable (training).
+    force_constant_rows : local atom indices whose Hessian rows are wanted, per graph.
+
+    Returns
+    -------
+    dict with ``volume`` (G,), ``periodic`` (G,) bool, ``forces``, the symmetric
+    ``denthalpy_dstrain`` (G, 3, 3) eV when the strain leaf exists, and each requested
+    property (P, chi, eps_inf NaN and stress zero for non-periodic graphs;
+    ``susceptibility`` comes with ``polarizability``; ``force_constants`` is a list).
+    """
+    positions, strain = enthalpy["positions"], enthalpy["strain"]
+    want_field = bool(properties & FIELD_RESPONSE)
+    want_field2 = bool(properties & FIELD_SECOND)
+    want_strain2 = bool(properties & STRAIN_SECOND)
+    want_fc = "force_constants" in properties
+    first = first_derivatives(
+        enthalpy["energy"], positions, strain, field if want_field else None,
+        create_graph=create_graph or want_field2 or want_strain2 or want_fc,
+    )
+    volume = torch.abs(torch.linalg.det(enthalpy["cell"]))
+    periodic = volume > 1e-8
+    inv_volume = torch.where(periodic, 1.0 / torch.where(periodic, volume, 1.0),
+                             torch.full_like(volume, float("nan")))
+    out: dict[str, torch.Tensor | list[torch.Tensor]] = {
+        "volume": volume, "periodic": periodic, "forces": first.forces,
+    }
+    if first.denthalpy_dstrain is not None:
+        g = 0.5 * (first.denthalpy_dstrain + first.denthalpy_dstrain.transpose(-1, -2))
+        out["denthalpy_dstrain"] = g
+        out["stress"] = torch.where(periodic[:, None, None], g * inv_volume[:, None, None],
+                                    torch.zeros_like(g))
+    if want_field:
+        out["dipole"] = first.dipole
+        out["polarization"] = first.dipole * inv_volume[:, None]
+    if want_field2:
+        second = field_second_derivatives(
+            first.dipole, positions, field,
+            strain if "dipole_strain" in properties else None,
+            want_polarizability=bool(properties & {"susceptibility", "epsilon_electronic"}),
+            create_graph=create_graph,
+        )
+        out["born_charges"] = second.born_charges
+        if second.polarizability is not None:
+            alpha = second.polarizability  # symmetric as a Hessian; not symmetrised
+            chi = alpha * (inv_volume / EPS0)[:, None, None]
+            out["polarizability"] = alpha
+            out["susceptibility"] = chi
+            out["epsilon_electronic"] = torch.eye(3, dtype=chi.dtype, device=chi.device) + chi
+        if second.dipole_strain is not None:
+            out["dipole_strain"] = second.dipole_strain
+    if want_strain2:
+        lam, hess = strain_second_derivatives(out["denthalpy_dstrain"], positions, strain, create_graph)
+        out["internal_strain"] = physical_internal_strain(lam, first.forces)
+        out["strain_hessian"] = hess
+    if want_fc:
+        out["force_constants"] = batched_force_constants(
+            first.forces, positions, ptr, create_graph=create_graph, rows=force_constant_rows
+        )
     return out

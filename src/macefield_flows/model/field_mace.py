@@ -33,7 +33,6 @@ from mace.tools.scatter import scatter_sum
 from macefield_flows.exceptions import MissingFieldBlocksError
 from macefield_flows.model import derivatives as dv
 from macefield_flows.model._compat import o3
-from macefield_flows.units import EPS0
 
 FIELD_IRREPS = "1x1o"
 
@@ -213,8 +212,16 @@ class FieldMACE(ScaleShiftMACE):
         """
         if lammps_mliap or compute_edge_forces or compute_atomic_stresses:
             raise NotImplementedError("FieldMACE does not support LAMMPS/edge/atomic-stress outputs")
-        want_second = compute_bec or compute_polarizability or compute_dipole_strain
-        want_dipole = compute_dipole or want_second
+        properties = {name for flag, names in (
+            (compute_force, ("forces",)),
+            (compute_stress or compute_virials, ("stress",)),
+            (compute_dipole, ("dipole", "polarization")),
+            (compute_bec, ("born_charges",)),
+            (compute_polarizability, ("susceptibility",)),
+            (compute_dipole_strain, ("dipole_strain",)),
+            (compute_hessian, ("force_constants",)),
+        ) if flag for name in names}
+        want_dipole = bool(properties & dv.FIELD_RESPONSE)
         if want_dipole and not self.has_field_blocks:
             raise MissingFieldBlocksError(
                 "this model has no field-coupling blocks (field_feats/field_linear): it cannot "
@@ -228,73 +235,25 @@ class FieldMACE(ScaleShiftMACE):
         field = field.to(data["positions"].dtype).reshape(n_graphs, 3)
         if want_dipole:
             field = field.detach().clone().requires_grad_(True)
-        want_strain = compute_stress or compute_virials or compute_displacement or compute_dipole_strain
+        want_strain = bool(properties & dv.STRAIN_RESPONSE) or compute_displacement
         out = self.enthalpy(data, field, compute_strain=want_strain)
-        cell = out["cell"]
-        volume = torch.abs(torch.linalg.det(cell))
-        periodic = volume > 1e-8
-        keep = training or want_second or compute_hessian
-        first = dv.first_derivatives(
-            out["energy"],
-            out["positions"],
-            out["strain"] if want_strain else None,
-            field if want_dipole else None,
-            create_graph=keep,
-        )
+        resp = dv.response(out, field, data["ptr"], frozenset(properties), create_graph=training)
+        g = resp.get("denthalpy_dstrain")
+        hessians = resp.get("force_constants")
         result: dict[str, Optional[torch.Tensor]] = {
             "energy": out["energy"],
             "interaction_energy": out["interaction_energy"],
             "node_energy": out["node_energy"],
             "node_feats": out["node_feats"],
             "electric_field": field.detach() if not training else field,
-            "volume": volume,
-            "forces": first.forces if compute_force else None,
-            "virials": None,
-            "stress": None,
+            "volume": resp["volume"],
+            "forces": resp["forces"] if compute_force else None,
+            "virials": -g if g is not None else None,
             "displacement": out["strain"],
-            "hessian": None,
-            "dipole": None,
-            "polarization": None,
-            "born_charges": None,
-            "polarizability": None,
-            "susceptibility": None,
-            "epsilon_electronic": None,
-            "dipole_strain": None,
+            "hessian": (hessians[0] if len(hessians) == 1 else torch.block_diag(*hessians))
+            if hessians is not None else None,
         }
-        if first.denthalpy_dstrain is not None:
-            g = 0.5 * (first.denthalpy_dstrain + first.denthalpy_dstrain.transpose(-1, -2))
-            safe_vol = torch.where(periodic, volume, torch.ones_like(volume))
-            result["virials"] = -g
-            result["stress"] = torch.where(
-                periodic[:, None, None], g / safe_vol[:, None, None], torch.zeros_like(g)
-            )
-        if want_dipole:
-            dipole = first.dipole
-            result["dipole"] = dipole
-            nan = torch.full_like(volume, float("nan"))
-            inv_vol = torch.where(periodic, 1.0 / torch.where(periodic, volume, 1.0), nan)
-            result["polarization"] = dipole * inv_vol[:, None]
-            if want_second:
-                second = dv.field_second_derivatives(
-                    dipole,
-                    out["positions"],
-                    field,
-                    out["strain"] if compute_dipole_strain else None,
-                    want_polarizability=compute_polarizability,
-                    create_graph=training,
-                )
-                result["born_charges"] = second.born_charges if compute_bec else None
-                result["dipole_strain"] = second.dipole_strain
-                if second.polarizability is not None:
-                    alpha = second.polarizability  # symmetric as a Hessian; not symmetrised
-                    chi = alpha * (inv_vol / EPS0)[:, None, None]
-                    eye = torch.eye(3, dtype=chi.dtype, device=chi.device)
-                    result["polarizability"] = alpha
-                    result["susceptibility"] = chi
-                    result["epsilon_electronic"] = eye + chi
-        if compute_hessian and first.forces is not None:
-            hessians = dv.batched_force_constants(
-                first.forces, out["positions"], data["ptr"], create_graph=training
-            )
-            result["hessian"] = hessians[0] if len(hessians) == 1 else torch.block_diag(*hessians)
+        for key in ("stress", "dipole", "polarization", "born_charges", "polarizability",
+                    "susceptibility", "epsilon_electronic", "dipole_strain"):
+            result[key] = resp.get(key)
         return result
