@@ -244,11 +244,9 @@ def run_distill(work: str | Path, arch: ArchSettings, cfg, settings: DataSetting
 
 
 def to_field_model(base, seed: int = 0, field_init_scale: float = 1.0):
-    """``FieldMACE.from_foundation`` of the distilled base, with field blocks switched on.
+    """``FieldMACE.from_foundation`` of the distilled base (built without field blocks).
 
-    The base is a FieldMACE built with ``field_coupling=False``; its stored JSON
-    config is presented with ``field_coupling=True`` so the conversion adds the
-    blocks. The random ``field_linear`` weights are scaled by
+    ``from_foundation`` always adds the field blocks. The random ``field_linear`` weights are scaled by
     ``field_init_scale`` (1 by default: a first try with 10 started at eps_inf
     errors of ~80 and Adam needed thousands of steps to shrink the weights).
     """
@@ -256,12 +254,7 @@ def to_field_model(base, seed: int = 0, field_init_scale: float = 1.0):
 
     from macefield_flows.model.field_mace import FieldMACE
 
-    stored = base.json_config
-    try:
-        base.json_config = dict(stored, field_coupling=True)
-        model = FieldMACE.from_foundation(base, seed=seed)
-    finally:
-        base.json_config = stored
+    model = FieldMACE.from_foundation(base, seed=seed)
     with torch.no_grad():
         for lin in model.field_linear:
             lin.weight.mul_(field_init_scale)
