@@ -15,6 +15,10 @@ polarizability               (3, 3)       e*A^2/V
 epsilon_electronic           (3, 3)       eps_inf = I + chi (periodic only)
 ===========================  ===========  ==============================================
 
+Born charges, polarizability and eps_inf (three extra backward passes) are
+computed only when one of them is requested; energy, forces, stress, dipole and
+polarisation come from one pass.
+
 The field is an explicit attribute (V/A). Changing it invalidates cached results,
 unlike a field hidden in ``atoms.info`` (which ``MACECalculator.check_state``
 would ignore).
@@ -33,6 +37,7 @@ from macefield_flows.exceptions import MacefieldError
 
 FIELD_PROPERTIES = ("dipole", "polarization", "born_effective_charges", "polarizability",
                     "epsilon_electronic")
+SECOND_ORDER = ("born_effective_charges", "polarizability", "epsilon_electronic")
 
 
 class MACEFieldCalculator(Calculator):
@@ -98,6 +103,9 @@ class MACEFieldCalculator(Calculator):
         atoms = self.atoms
         periodic = bool(np.all(atoms.get_pbc()))
         want_field = self.model.has_field_blocks
+        # second derivatives (3 more backward passes) only when asked for: an MD step
+        # or a finite-difference point pays for energy, forces, stress and dipole only
+        want_second = want_field and bool(set(properties) & set(SECOND_ORDER))
         graph = atoms_to_graph(atoms, self.model.atomic_numbers.tolist(), float(self.model.r_max))
         data = collate([graph], len(self.model.atomic_numbers), self.dtype, self.device,
                        electric_field=self._field, head_index=self.head_index)
@@ -105,8 +113,8 @@ class MACEFieldCalculator(Calculator):
             data,
             compute_stress=periodic,
             compute_dipole=want_field,
-            compute_bec=want_field,
-            compute_polarizability=want_field,
+            compute_bec=want_second,
+            compute_polarizability=want_second,
         )
 
         def np_(x: torch.Tensor) -> np.ndarray:
@@ -119,8 +127,10 @@ class MACEFieldCalculator(Calculator):
             self.results["stress"] = np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
         if want_field:
             self.results["dipole"] = np_(out["dipole"])[0]
+            if periodic:
+                self.results["polarization"] = np_(out["polarization"])[0]
+        if want_second:
             self.results["born_effective_charges"] = np_(out["born_charges"])
             self.results["polarizability"] = np_(out["polarizability"])[0]
             if periodic:
-                self.results["polarization"] = np_(out["polarization"])[0]
                 self.results["epsilon_electronic"] = np_(out["epsilon_electronic"])[0]

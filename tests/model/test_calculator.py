@@ -29,6 +29,20 @@ def test_results_match_model_and_field_invalidates(tiny_model, low_symmetry_stru
     assert e1 == pytest.approx(ref1["energy"][0], abs=1e-12)
 
 
+def test_second_derivatives_only_on_request(tiny_model, low_symmetry_structures):
+    atoms = low_symmetry_structures[0].copy()
+    calc = MACEFieldCalculator(model=tiny_model, electric_field=(0.01, 0.0, -0.02))
+    atoms.calc = calc
+    forces = atoms.get_forces()
+    assert {"forces", "stress", "dipole", "polarization"} <= set(calc.results)
+    assert "born_effective_charges" not in calc.results  # an MD step pays one pass only
+    born = calc.get_property("born_effective_charges", atoms)
+    ref = run(tiny_model, atoms, np.array([0.01, 0.0, -0.02]), **ALL)
+    np.testing.assert_allclose(born, ref["born_charges"], atol=1e-12)
+    np.testing.assert_allclose(calc.get_property("forces", atoms), forces, atol=1e-12)
+    assert np.abs(born).max() > 0.1
+
+
 def test_unknown_head_is_refused(tiny_model):
     with pytest.raises(MacefieldError, match="head='mp-dielectric' not in the model's heads"):
         MACEFieldCalculator(model=tiny_model, head="mp-dielectric")

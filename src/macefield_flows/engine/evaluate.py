@@ -10,9 +10,9 @@ from typing import Any, Callable, Iterable, Optional, Sequence
 import numpy as np
 import torch
 
-from macefield_flows.engine.batching import CostModel, default_budget, pack_batches, run_with_backoff
+from macefield_flows.engine.batching import default_budget, default_cost_model, pack_batches, run_with_backoff
 from macefield_flows.engine.inputs import head_index, resolve_model, to_atoms
-from macefield_flows.engine.kernels import ALL_PROPERTIES, evaluate_batch
+from macefield_flows.engine.kernels import ALL_PROPERTIES, backward_passes, evaluate_batch
 from macefield_flows.engine.symmetry_reduction import OrbitMap, expand_force_constants, orbit_map
 from macefield_flows.exceptions import MacefieldError
 from macefield_flows.model.graph import AtomicGraph, atoms_to_graph, collate
@@ -131,26 +131,21 @@ def evaluate(
                 orbits[i] = orbit_map(atoms, symprec=symprec)
         except (MacefieldError, TypeError, ValueError) as exc:
             results[i] = _failed(i, label or f"structure#{i}", exc)
-    cost_model = CostModel()
+    cost_model = default_cost_model(torch_device)
     idx = sorted(graphs)
     costs = [cost_model.cost(graphs[i].n_atoms, graphs[i].n_edges) for i in idx]
     budget = max_atoms_per_batch or default_budget(torch_device, "force_constants" in props)
-    passes = [
-        len(orbits[i].representatives) if orbits.get(i) else graphs[i].n_atoms
-        for i in idx
-    ] if "force_constants" in props else [0] * len(idx)
-    batches = [[idx[j] for j in b] for b in pack_batches(costs, passes, budget)]
+    base_passes = backward_passes(props)
+    rows = {i: (orbits[i].representatives if orbits.get(i) else list(range(graphs[i].n_atoms)))
+            for i in idx} if "force_constants" in props else {}
+    passes = [base_passes + 3 * len(rows.get(i, ())) for i in idx]
+    batches = [[idx[j] for j in b] for b in pack_batches(costs, passes, budget, cost_model)]
 
     def run(batch: list[int]) -> dict[str, Any]:
         data = collate([graphs[i] for i in batch], len(z_table), torch_dtype, torch_device,
                        electric_field=fields[batch], head_index=h_index)
-        rows = None
-        if "force_constants" in props:
-            rows = [
-                orbits[i].representatives if orbits.get(i) else list(range(graphs[i].n_atoms))
-                for i in batch
-            ]
-        return evaluate_batch(net, data, props, force_constant_rows=rows)
+        fc_rows = [rows[i] for i in batch] if rows else None
+        return evaluate_batch(net, data, props, force_constant_rows=fc_rows)
 
     done = n - len(graphs)
     for batch in batches:

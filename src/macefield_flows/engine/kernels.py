@@ -21,6 +21,11 @@ STRAIN_PROPERTIES = dv.STRAIN_RESPONSE
 ALL_PROPERTIES = frozenset({"energy", "forces", "force_constants"} | FIELD_PROPERTIES | STRAIN_PROPERTIES)
 
 
+def backward_passes(properties: frozenset[str]) -> int:
+    """Backward passes of a batch for ``properties``, not counting the 3 per force-constant row."""
+    return (1 + 3 * bool(properties & dv.FIELD_SECOND) + 6 * bool(properties & dv.STRAIN_SECOND))
+
+
 def evaluate_batch(
     model: Any,
     data: dict[str, torch.Tensor],

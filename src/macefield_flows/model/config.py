@@ -105,7 +105,13 @@ def config_from_mace_model(model: torch.nn.Module) -> dict[str, Any]:
 
 
 def build_field_mace(json_config: dict[str, Any], dtype: torch.dtype = torch.float64):
-    """Build a :class:`FieldMACE` from a JSON config, in ``dtype``, on the CPU."""
+    """Build a :class:`FieldMACE` from a JSON config, in ``dtype``, on the CPU.
+
+    e3nn's generated modules are built as ``torch.fx`` graphs whose concatenations
+    get a split-based backward (:mod:`macefield_flows.model.fast_double_backward`):
+    same values, cheaper second derivatives.
+    """
+    from macefield_flows.model.fast_double_backward import fx_codegen, patch_cat_backward
     from macefield_flows.model.field_mace import FieldMACE
 
     previous = torch.get_default_dtype()
@@ -113,8 +119,10 @@ def build_field_mace(json_config: dict[str, Any], dtype: torch.dtype = torch.flo
         torch.set_default_dtype(dtype)
         kwargs = from_json_config(json_config)
         field_coupling = kwargs.pop("field_coupling", True)
-        model = FieldMACE(field_coupling=field_coupling, **kwargs)
+        with fx_codegen():
+            model = FieldMACE(field_coupling=field_coupling, **kwargs)
     finally:
         torch.set_default_dtype(previous)
+    patch_cat_backward(model)
     model.json_config = dict(json_config, field_coupling=field_coupling)
     return model.to(dtype)

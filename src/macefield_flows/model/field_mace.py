@@ -93,6 +93,22 @@ class FieldMACE(ScaleShiftMACE):
             )
         return model.to(next(mace_model.parameters()).device)
 
+    def __deepcopy__(self, memo: dict) -> "FieldMACE":
+        """Rebuild from ``json_config`` and copy the state (e3nn's own copy path would
+        script the fx modules, which the split-backward patch does not allow)."""
+        import copy
+
+        from macefield_flows.model.config import build_field_mace
+
+        param = next(self.parameters())
+        clone = build_field_mace(self.json_config, dtype=param.dtype)
+        clone.load_state_dict(self.state_dict())
+        clone.train(self.training)
+        for key, value in self.__dict__.items():
+            if not key.startswith("_") and key not in clone.__dict__:
+                setattr(clone, key, copy.deepcopy(value, memo))
+        return clone.to(param.device)
+
     @property
     def has_field_blocks(self) -> bool:
         """True when the model carries field-coupling blocks."""
