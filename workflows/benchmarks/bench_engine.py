@@ -209,9 +209,9 @@ def max_dev(x: list[dict], y: list[dict]) -> dict[str, float]:
 
 
 def max_rel_dev(x: list[dict], y: list[dict]) -> dict[str, float]:
-    """max over structures of max|x - y| / max|y| (scale-free; soft modes inflate eps_ionic)."""
-    return {k: float(max(np.abs(a[k] - b[k]).max() / max(np.abs(b[k]).max(), 1e-300)
-                         for a, b in zip(x, y))) for k in x[0]}
+    """Max deviation over the set divided by the largest magnitude of the quantity in the set."""
+    return {k: float(max(np.abs(a[k] - b[k]).max() for a, b in zip(x, y))
+                     / max(max(np.abs(b[k]).max() for b in y), 1e-300)) for k in x[0]}
 
 
 SIZE_BINS = ((2, 4), (5, 8), (9, 16), (17, 24), (25, 40))

@@ -9,7 +9,7 @@ from typing import Optional
 from urllib.parse import urlparse
 
 from jobflow import JobStore
-from maggma.stores import MemoryStore, MongoURIStore
+from maggma.stores import MemoryStore, MongoStore
 
 from macefield_flows.exceptions import StoreError
 from macefield_flows.stores.backends import EmbeddedJSONStore, EmbeddedMontyStore
@@ -103,8 +103,8 @@ def _mongo_jobstore(uri: str) -> JobStore:
     database = urlparse(uri).path.lstrip("/").split("?")[0] or "macefield"
     timeout = int(os.environ.get(MONGO_TIMEOUT_ENV, "5000"))
     kwargs = {"serverSelectionTimeoutMS": timeout, "connectTimeoutMS": timeout}
-    docs = MongoURIStore(uri, "outputs", database=database, mongoclient_kwargs=kwargs)
-    data = MongoURIStore(uri, "outputs_data", database=database, mongoclient_kwargs=kwargs)
+    docs = MongoStore.from_uri(uri, "outputs", database=database, mongoclient_kwargs=kwargs)
+    data = MongoStore.from_uri(uri, "outputs_data", database=database, mongoclient_kwargs=kwargs)
     return JobStore(docs, additional_stores={"data": data})
 
 
