@@ -56,12 +56,16 @@ def render_card(entry: dict[str, Any], stages: dict[str, Any], report: dict[str,
     tf = report.get("teacher_fidelity", {})
     tst = report.get("teacher_stability", {})
     eps_all = report.get("eps_inf_all", {}).get("mae_diagonal")
+    ref = stages.get("refine", {})
+    work = ref.get("work", "runs/small-v1")
+    train_hours = (label_wall + float(dist.get("wall_s_total") or 0) + float(ft.get("wall_s_total") or 0)
+                   + float(ref.get("wall_s_total") or 0)) / 3600
     lines = [
         f"# Model card: {entry['name']}",
         "",
         "The default field-aware model of macefield-flows: a small MACE-Field model that the project",
         "trains itself (the published MACE-MP-0 / MACE-Field-MH-0 weights cannot be downloaded on our",
-        "machines). It is **small and trained for about an hour on one CPU core**: it is a working",
+        f"machines). It is **small and trained for about {train_hours:.1f} hours on one or two CPU cores**: it is a working",
         "default for `macefield demo` and for tests, not a replacement for MACE-Field-MH-0. For real",
         "screening pass `--model PATH` with a published model.",
         "",
@@ -118,15 +122,23 @@ def render_card(entry: dict[str, Any], stages: dict[str, Any], report: dict[str,
         "response batch) so the potential is not forgotten; "
         f"{ft.get('epochs')} epochs / {ft.get('steps')} steps. The optional polarisation term "
         "(method.md section 3, with folding) was not used: no training-allowed set carries P labels.",
-        "4. float32 training on CPU (one thread), seed 0; evaluation in float64.",
+        *([f"4. **Refinement** (`macefield train refine`, stage 3): continued from the stage-2 model with every "
+           f"train response row of at most {ref.get('max_atoms')} atoms ({ref.get('n_response_train')} structures), "
+           f"lr {ref.get('train', {}).get('lr')} for the field blocks and x{ref.get('train', {}).get('backbone_lr_factor')} "
+           f"for the backbone, Z* weight {ref.get('train', {}).get('w_bec')}, eps_inf weight "
+           f"{ref.get('train', {}).get('w_eps')}, {ref.get('train', {}).get('replay_fraction')} replay batch per "
+           f"response batch; {ref.get('epochs')} epochs / {ref.get('steps')} steps."] if ref else []),
+        f"{5 if ref else 4}. float32 training on CPU (one thread; two for the refinement), seeds 0 (1 for the "
+        "refinement); evaluation in float64.",
         "",
-        "### Wall times (2-core shared CPU machine, one thread)",
+        "### Wall times (2-core shared CPU machine)",
         "",
         "| stage | wall time |",
         "| --- | --- |",
         f"| CHGNet labelling (all label sets) | {_f(label_wall, 0)} s |",
         f"| distillation | {_f(dist.get('wall_s_total'), 0)} s |",
         f"| field fine-tuning | {_f(ft.get('wall_s_total'), 0)} s |",
+        *([f"| refinement (stage 3) | {_f(ref.get('wall_s_total'), 0)} s |"] if ref else []),
         f"| test evaluation | {_f(sum(report.get('timings_s', {}).values()) if report.get('timings_s') else None, 0)} s |",
         "",
         "## Test-split metrics vs DFPT",
@@ -175,8 +187,9 @@ def render_card(entry: dict[str, Any], stages: dict[str, Any], report: dict[str,
         "macefield train labels   --work runs/small-v1        # CHGNet labels, all three sets (cached)",
         "macefield train distill  --work runs/small-v1 --wall 1440",
         "macefield train finetune --work runs/small-v1 --wall 1800",
-        "macefield train evaluate --work runs/small-v1",
-        "macefield train export   --work runs/small-v1 --name macefield-small-v1",
+        *([f"macefield train refine   --work {work} --source runs/small-v1 --wall 4200 --threads 2"] if ref else []),
+        f"macefield train export   --work {work} --name {entry['name']}",
+        f"macefield train evaluate --work {work}",
         "```",
         "Each stage resumes from `runs/<name>/<stage>/state.pt` (checkpoint every 50 steps and every "
         "epoch); rerunning a stage continues training for another `--wall` seconds. A GPU is used when "

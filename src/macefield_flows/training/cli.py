@@ -69,6 +69,21 @@ def finetune_cmd(work: Path = WORK, wall: float = typer.Option(1800.0, help="sec
                                      replay_fraction=0.75, device=device), DataSettings())
 
 
+@train_app.command("refine")
+def refine_cmd(work: Path = typer.Option(Path("runs/small-v2"), "--work", help="new work folder"),
+               source: Path = typer.Option(Path("runs/small-v1"), help="stage-2 work folder (model, labels)"),
+               wall: float = typer.Option(4800.0, help="seconds for this call"),
+               max_atoms: int = typer.Option(12, help="largest train response structure"),
+               device: str = typer.Option("auto"), threads: int = typer.Option(1)) -> None:
+    """Stage 3: continue field fine-tuning from a stage-2 model (resumes from state.pt)."""
+    from macefield_flows.training.pipeline import REFINE_SETTINGS, DataSettings, run_refine
+    from macefield_flows.training.trainer import TrainSettings
+
+    _setup(threads)
+    run_refine(work, source, TrainSettings(**REFINE_SETTINGS, max_wall_s=wall, device=device),
+               DataSettings(max_atoms=max_atoms))
+
+
 @train_app.command("export")
 def export_cmd(work: Path = WORK, name: str = typer.Option("macefield-small-v1"),
                register: bool = typer.Option(True, help="make it the registry default")) -> None:

@@ -261,40 +261,88 @@ def to_field_model(base, seed: int = 0, field_init_scale: float = 1.0):
     return model
 
 
+def _response_training_data(model, labels_work: Path, train_settings: DataSettings,
+                            n_response: Optional[int], n_response_valid: int) -> dict[str, Any]:
+    """Items of a field fine-tuning run: train response rows, valid rows (+ CHGNet valid
+    labels) and the replay of CHGNet train labels, restricted to the model's elements."""
+    from macefield_flows.training.data import check_training_samples
+    from macefield_flows.training.labels import load_labels
+    from macefield_flows.training.trainer import make_items
+
+    z = [int(v) for v in model.atomic_numbers.tolist()]
+    r_max = float(model.r_max)
+    resp_train = [s for s in response_structures("train", train_settings, n_response)
+                  if set(s.atoms.get_atomic_numbers()) <= set(z)]
+    check_training_samples(resp_train)
+    valid_settings = DataSettings()  # the same valid rows for every run (comparable early stopping)
+    resp_valid = [s for s in response_structures("valid", valid_settings, None)
+                  if set(s.atoms.get_atomic_numbers()) <= set(z)]
+    rng = np.random.default_rng(valid_settings.seed + 11)
+    resp_valid = [resp_valid[i] for i in np.sort(rng.permutation(len(resp_valid))[:n_response_valid])]
+    replay = [s for s in train_labels(labels_work) if set(int(v) for v in s.atoms.get_atomic_numbers()) <= set(z)]
+    replay_valid = load_labels(labels_work / "labels_valid.json.gz")
+    return {
+        "train": make_items(resp_train, z, r_max, "response"),
+        "valid": make_items(resp_valid, z, r_max, "response") + make_items(replay_valid, z, r_max, "efs"),
+        "replay": make_items(replay, z, r_max, "efs"),
+        "counts": {"n_response_train": len(resp_train), "n_response_valid": len(resp_valid),
+                   "n_replay": len(replay)},
+    }
+
+
+def _train_field_stage(work: Path, stage: str, model, data: dict[str, Any], cfg,
+                       extra: dict[str, Any]) -> dict[str, Any]:
+    from macefield_flows.training.labels import TEACHER
+    from macefield_flows.training.trainer import train
+
+    t0 = time.time()
+    summary = train(model, data["train"], data["valid"], cfg, work / "finetune",
+                    replay_items=data["replay"], metadata={"stage": stage, "teacher": TEACHER})
+    record_stage(work, stage, {"train": asdict(cfg), **data["counts"], **extra,
+                               "wall_s_total": summary["wall_s"], "epochs": summary["epochs"],
+                               "steps": summary["steps"], "wall_s_this_call": time.time() - t0,
+                               "last": summary["history"][-1] if summary["history"] else None})
+    return summary
+
+
 def run_finetune(work: str | Path, cfg, settings: DataSettings, n_response: int = 600,
                  n_response_valid: int = 120) -> dict[str, Any]:
     """Stage 2: field fine-tuning on Z* and eps_inf (train split) with replay of the CHGNet labels."""
     from macefield_flows.model.io import load_model
-    from macefield_flows.training.data import check_training_samples
-    from macefield_flows.training.labels import TEACHER, load_labels
-    from macefield_flows.training.trainer import make_items, train
 
     work = Path(work)
-    base = load_model(work / "distill" / "best.pt", dtype=cfg.dtype)
-    model = to_field_model(base, seed=cfg.seed)
-    z = [int(v) for v in model.atomic_numbers.tolist()]
-    r_max = float(model.r_max)
-    resp_train = [s for s in response_structures("train", settings, n_response)
-                  if set(s.atoms.get_atomic_numbers()) <= set(z)]
-    check_training_samples(resp_train)
-    resp_valid = [s for s in response_structures("valid", settings, None)
-                  if set(s.atoms.get_atomic_numbers()) <= set(z)]
-    rng = np.random.default_rng(settings.seed + 11)
-    resp_valid = [resp_valid[i] for i in np.sort(rng.permutation(len(resp_valid))[:n_response_valid])]
-    replay = [s for s in train_labels(work) if set(int(v) for v in s.atoms.get_atomic_numbers()) <= set(z)]
-    replay_valid = load_labels(work / "labels_valid.json.gz")
-    train_items = make_items(resp_train, z, r_max, "response")
-    valid_items = make_items(resp_valid, z, r_max, "response") + make_items(replay_valid, z, r_max, "efs")
-    t0 = time.time()
-    summary = train(model, train_items, valid_items, cfg, work / "finetune",
-                    replay_items=make_items(replay, z, r_max, "efs"),
-                    metadata={"stage": "finetune", "teacher": TEACHER})
-    record_stage(work, "finetune", {"train": asdict(cfg), "n_response_train": len(train_items),
-                                    "n_response_valid": len(resp_valid), "n_replay": len(replay),
-                                    "wall_s_total": summary["wall_s"], "epochs": summary["epochs"],
-                                    "steps": summary["steps"], "wall_s_this_call": time.time() - t0,
-                                    "last": summary["history"][-1] if summary["history"] else None})
-    return summary
+    model = to_field_model(load_model(work / "distill" / "best.pt", dtype=cfg.dtype), seed=cfg.seed)
+    data = _response_training_data(model, work, settings, n_response, n_response_valid)
+    return _train_field_stage(work, "finetune", model, data, cfg, {})
+
+
+REFINE_SETTINGS = dict(lr=4e-3, backbone_lr_factor=0.25, w_energy=10.0, w_bec=10.0, w_eps=3.0,
+                       delta_eps=1.0, replay_fraction=1.0, plateau_patience=4, seed=1)
+"""Stage-3 settings (macefield-small-v2): gentler backbone lr than stage 2 (which raised the
+force error), Born-charge and eps_inf terms weighted up, one replay batch per response batch."""
+
+
+def run_refine(work: str | Path, source: str | Path, cfg, settings: DataSettings = DataSettings(max_atoms=12),
+               n_response_valid: int = 120) -> dict[str, Any]:
+    """Stage 3: continue field fine-tuning from ``source``'s best stage-2 model.
+
+    Uses every train response row up to ``settings.max_atoms`` atoms and the CHGNet labels
+    of ``source`` (not copied); checkpoints go to ``work/finetune`` (so ``export`` and
+    ``evaluate`` work on ``work`` as on a stage-2 folder) and the stage records of
+    ``source`` are carried into ``work/stages.json``.
+    """
+    from macefield_flows.model.io import load_model
+
+    work, source = Path(work), Path(source)
+    work.mkdir(parents=True, exist_ok=True)
+    previous = json.loads((source / "stages.json").read_text()) if (source / "stages.json").is_file() else {}
+    for stage, payload in previous.items():
+        if stage != "refine":
+            record_stage(work, stage, payload)
+    model = load_model(source / "finetune" / "best.pt", dtype=cfg.dtype)
+    data = _response_training_data(model, source, settings, None, n_response_valid)
+    return _train_field_stage(work, "refine", model, data, cfg,
+                              {"source": str(source), "work": str(work), "max_atoms": settings.max_atoms})
 
 
 def run_all(work: str | Path, distill_wall_s: float = 1500.0, finetune_wall_s: float = 1800.0,
