@@ -21,7 +21,8 @@ class CostModel:
     need at most ``p`` passes takes about ``p * (pass_overhead + C)``: every pass runs
     through the whole batch and pays a fixed dispatch overhead. ``pass_overhead``
     was measured on a 2-core CPU (a 32-channel model: about 13 ms per pass, 0.38 ms
-    per unit, so about 35 units); on a GPU the overhead is larger relative to the work.
+    per unit, so about 35 units); on a GPU the overhead is larger relative to the work
+    (500 units is an estimate, not yet measured on a GPU).
     """
 
     edge_weight: float = 0.05
