@@ -55,3 +55,15 @@ def test_textbook_regression_values(model):
         assert np.abs(z.sum(axis=0)).max() < 1e-8
         eps = np.array(pred[name]["eps_electronic"])
         np.testing.assert_allclose(eps, eps.T, atol=1e-8)
+
+
+def test_full_relaxation_keeps_textbook_rocksalts_stable(model):
+    """Positions + cell relaxed with the shipped model: no imaginary Gamma mode in NaCl, MgO."""
+    from ase.build import bulk
+
+    from macefield_flows.training.evaluate import full_relaxation_stability
+
+    strained = [bulk("NaCl", "rocksalt", a=5.64 * 1.03), bulk("MgO", "rocksalt", a=4.21 * 0.97)]
+    report = full_relaxation_stability(model, strained)
+    assert report["relaxed"] == 2 and report["converged"] == 2
+    assert report["stable"] == 2

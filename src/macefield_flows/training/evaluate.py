@@ -214,11 +214,44 @@ def evaluate_model(
     report["relaxed_ion_petousis"] = ion
     report["timings_s"]["relax_phonons"] = time.time() - t0
 
+    t0 = time.time()
+    report["stability_full_relaxation"] = full_relaxation_stability(model, [s.atoms for s in relax_set],
+                                                                    tol_thz=tol_thz)
+    report["timings_s"]["full_relaxation_stability"] = time.time() - t0
+
     if teacher_check:
         t0 = time.time()
         report["teacher_fidelity"] = teacher_fidelity(model, pet[:60])
         report["timings_s"]["teacher_fidelity"] = time.time() - t0
     return report
+
+
+def full_relaxation_stability(model, structures: Sequence[Any], tol_thz: float = 0.1,
+                              fmax: float = 0.01) -> dict[str, Any]:
+    """Phonon stability after relaxing positions *and* cell with the model (zero pressure).
+
+    Context for the fixed-cell protocol above: at the reference cell a model whose
+    equilibrium volume differs from DFT's sees a strained crystal, which can soften modes.
+    Symmetry is kept (no displacement along unstable modes), so saddles stay saddles.
+    """
+    from macefield_flows.engine import evaluate, relax
+    from macefield_flows.physics.phonons import detect_unstable_modes, gamma_phonons
+
+    relaxed = relax(list(structures), model, fmax=fmax, max_steps=1000, relax_cell=True,
+                    device=str(next(model.parameters()).device))
+    ok = [r for r in relaxed if r.ok]
+    results = evaluate([r.atoms for r in ok], model, properties=("force_constants",),
+                       device=str(next(model.parameters()).device))
+    stable = 0
+    for res in results:
+        if not res.ok:
+            continue
+        ph = gamma_phonons(res.force_constants, res.masses)
+        stable += len(detect_unstable_modes(ph.frequencies, tol_thz=tol_thz, eigenvectors=ph.eigenvectors,
+                                            masses=res.masses)) == 0
+    return {"structures": len(structures), "relaxed": len(ok),
+            "converged": sum(bool(r.converged) for r in ok), "stable": stable,
+            "stability_rate": stable / max(len(structures), 1), "tol_thz": tol_thz, "fmax": fmax}
 
 
 def teacher_fidelity(model, samples: Sequence[Sample]) -> dict[str, Any]:
