@@ -57,6 +57,7 @@ def render_card(entry: dict[str, Any], stages: dict[str, Any], report: dict[str,
     tst = report.get("teacher_stability", {})
     eps_all = report.get("eps_inf_all", {}).get("mae_diagonal")
     ref = stages.get("refine", {})
+    full = report.get("stability_full_relaxation", {})
     work = ref.get("work", "runs/small-v1")
     train_hours = (label_wall + float(dist.get("wall_s_total") or 0) + float(ft.get("wall_s_total") or 0)
                    + float(ref.get("wall_s_total") or 0)) / 3600
@@ -168,6 +169,8 @@ def render_card(entry: dict[str, Any], stages: dict[str, Any], report: dict[str,
         f"| phonon stability rate (relaxed Petousis test, {ion.get('structures_relaxed')} structures) | "
         f"{_f(ion.get('stability_rate'))} ({ion.get('stable')} stable) | - | "
         f"{_f(tst.get('stability_rate'))} ({tst.get('structures', 'n/a')} structures) |",
+        *([f"| phonon stability rate after relaxing positions and cell (same {full.get('structures')} structures) | "
+           f"{_f(full.get('stability_rate'))} ({full.get('stable')} stable) | - | - |"] if full else []),
         f"| energy / force / stress MAE vs CHGNet (test structures + rattled copies) | "
         f"{_f(tf.get('energy_mae_eV_atom'))} eV/atom / {_f(tf.get('forces_mae_eV_A'))} eV/A / "
         f"{_f(tf.get('stress_mae_GPa'))} GPa | - | 0 (reference) |",
