@@ -67,6 +67,17 @@ def pack_batches(
     """
     order = sorted(range(len(costs)), key=lambda i: (passes[i], costs[i]))
     n = len(order)
+    if len(set(passes)) <= 1:  # equal passes: fewest contiguous batches = greedy (linear time)
+        greedy: list[list[int]] = []
+        total = 0.0
+        for i in order:
+            if greedy and total + costs[i] <= budget:
+                greedy[-1].append(i)
+                total += costs[i]
+            else:
+                greedy.append([i])
+                total = costs[i]
+        return greedy
     best = [0.0] + [float("inf")] * n  # best[k]: least time for the first k sorted items
     cut = [0] * (n + 1)
     for k in range(1, n + 1):
