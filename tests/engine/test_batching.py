@@ -48,6 +48,17 @@ def test_pack_batches_merges_when_overhead_dominates_and_is_optimal():
         )
         got = pack_batches(costs, passes, budget=100, cost_model=model)
         assert _time(got, costs, passes, model) == pytest.approx(best)
+        # equal pass counts take the greedy path: still optimal among contiguous partitions
+        same = [int(passes[0])] * n
+        order = sorted(range(n), key=lambda i: costs[i])
+        best_same = min(
+            _time(parts, costs, same, model)
+            for mask in range(2 ** (n - 1))
+            for parts in [_split(order, mask)]
+            if all(sum(costs[i] for i in b) <= 100 or len(b) == 1 for b in parts)
+        )
+        got = pack_batches(costs, same, budget=100, cost_model=model)
+        assert _time(got, costs, same, model) == pytest.approx(best_same)
 
 
 def _split(order, mask):
