@@ -129,9 +129,8 @@ def render_card(entry: dict[str, Any], stages: dict[str, Any], report: dict[str,
            f"for the backbone, Z* weight {ref.get('train', {}).get('w_bec')}, eps_inf weight "
            f"{ref.get('train', {}).get('w_eps')}, {ref.get('train', {}).get('replay_fraction')} replay batch per "
            f"response batch; {ref.get('epochs')} epochs / {ref.get('steps')} steps."] if ref else []),
-        (f"{5 if ref else 4}. float32 training on CPU (one thread"
-         + ("; two for the refinement), seeds 0 and 1 (refinement)" if ref else "), seed 0")
-         + "; evaluation in float64."),
+        (f"{5 if ref else 4}. float32 training on CPU (one or two threads), "
+         + ("seeds 0 and 1 (refinement)" if ref else "seed 0") + "; evaluation in float64."),
         "",
         "### Wall times (2-core shared CPU machine)",
         "",
