@@ -24,6 +24,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import torch
 
+from macefield_flows.exceptions import MacefieldError
 from macefield_flows.model.graph import atoms_to_graph, collate
 from macefield_flows.training.data import Sample, load_split
 
@@ -179,10 +180,16 @@ def evaluate_model(
     t0 = time.time()
     relax_set = [s for s in mp if s.n_atoms <= relax_max_atoms][: max_relax or None]
     stable, converged, rows = 0, 0, []
+    failed: dict[str, str] = {}
     for s in relax_set:
-        relaxed, conv = relax_positions(model, s.atoms)
+        try:
+            relaxed, conv = relax_positions(model, s.atoms)
+            g = gamma_response(model, relaxed)
+        except MacefieldError as exc:  # e.g. the model collapses atoms onto each other
+            failed[s.name] = str(exc)
+            rows.append({"name": s.name, "stable": False, "converged": False, "min_freq_thz": float("-inf")})
+            continue
         converged += conv
-        g = gamma_response(model, relaxed)
         ph = gamma_phonons(g["force_constants"], relaxed.get_masses())
         unstable = detect_unstable_modes(ph.frequencies, tol_thz=tol_thz,
                                          eigenvectors=ph.eigenvectors, masses=relaxed.get_masses())
@@ -200,6 +207,7 @@ def evaluate_model(
     ion = {"structures_relaxed": len(relax_set), "converged": converged, "stable": stable,
            "stability_rate": stable / max(len(relax_set), 1), "tol_thz": tol_thz,
            "unstable": [r["name"] for r in rows if not r["stable"]],
+           "failed_relaxations": failed,  # counted as unstable
            "min_optical_freq_thz": {r["name"]: r["min_freq_thz"] for r in rows}}
     mins = np.array([r["min_freq_thz"] for r in rows]) if rows else np.zeros(0)
     for tol in (0.5, 1.0):  # looser tolerances, for context (lowest mode incl. acoustic)
