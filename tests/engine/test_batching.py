@@ -39,26 +39,20 @@ def test_pack_batches_merges_when_overhead_dominates_and_is_optimal():
         n = 7
         costs = list(rng.uniform(1, 60, n))
         passes = list(rng.integers(10, 60, n))
-        order = sorted(range(n), key=lambda i: (passes[i], costs[i]))
-        best = min(
-            _time(parts, costs, passes, model)
-            for mask in range(2 ** (n - 1))
-            for parts in [_split(order, mask)]
-            if all(sum(costs[i] for i in b) <= 100 or len(b) == 1 for b in parts)
-        )
-        got = pack_batches(costs, passes, budget=100, cost_model=model)
-        assert _time(got, costs, passes, model) == pytest.approx(best)
-        # equal pass counts take the greedy path: still optimal among contiguous partitions
-        same = [int(passes[0])] * n
-        order = sorted(range(n), key=lambda i: costs[i])
-        best_same = min(
-            _time(parts, costs, same, model)
-            for mask in range(2 ** (n - 1))
-            for parts in [_split(order, mask)]
-            if all(sum(costs[i] for i in b) <= 100 or len(b) == 1 for b in parts)
-        )
-        got = pack_batches(costs, same, budget=100, cost_model=model)
-        assert _time(got, costs, same, model) == pytest.approx(best_same)
+        # varied pass counts (dynamic programme), then equal ones (greedy path)
+        for p in (passes, [int(passes[0])] * n):
+            got = pack_batches(costs, p, budget=100, cost_model=model)
+            assert _time(got, costs, p, model) == pytest.approx(_best_time(costs, p, model, 100))
+
+
+def _best_time(costs, passes, model, budget):
+    order = sorted(range(len(costs)), key=lambda i: (passes[i], costs[i]))
+    return min(
+        _time(parts, costs, passes, model)
+        for mask in range(2 ** (len(costs) - 1))
+        for parts in [_split(order, mask)]
+        if all(sum(costs[i] for i in b) <= budget or len(b) == 1 for b in parts)
+    )
 
 
 def _split(order, mask):
