@@ -137,7 +137,6 @@ def evaluate_model(
 ) -> dict[str, Any]:
     """All test-split metrics (see module docstring); ``model`` in float64 recommended."""
     from macefield_flows.physics.dielectric import epsilon_ionic
-    from macefield_flows.physics.phonons import detect_unstable_modes, gamma_phonons
 
     mae, rmse, r2_true, pearson_r2 = _metrics()
     z_table = model.atomic_numbers.tolist()
@@ -190,9 +189,7 @@ def evaluate_model(
             rows.append({"name": s.name, "stable": False, "converged": False, "min_freq_thz": float("-inf")})
             continue
         converged += conv
-        ph = gamma_phonons(g["force_constants"], relaxed.get_masses())
-        unstable = detect_unstable_modes(ph.frequencies, tol_thz=tol_thz,
-                                         eigenvectors=ph.eigenvectors, masses=relaxed.get_masses())
+        ph, unstable = gamma_stability(g["force_constants"], relaxed.get_masses(), tol_thz)
         ok = len(unstable) == 0
         stable += ok
         optical = ph.frequencies[~ph.acoustic]
@@ -234,6 +231,15 @@ def evaluate_model(
     return report
 
 
+def gamma_stability(force_constants: np.ndarray, masses: np.ndarray, tol_thz: float):
+    """Gamma phonons and the indices of their unstable optical modes (below ``-tol_thz`` THz)."""
+    from macefield_flows.physics.phonons import detect_unstable_modes, gamma_phonons
+
+    ph = gamma_phonons(force_constants, masses)
+    return ph, detect_unstable_modes(ph.frequencies, tol_thz=tol_thz, eigenvectors=ph.eigenvectors,
+                                     masses=masses)
+
+
 def full_relaxation_stability(model, structures: Sequence[Any], tol_thz: float = 0.1,
                               fmax: float = 0.01) -> dict[str, Any]:
     """Phonon stability after relaxing positions *and* cell with the model (zero pressure).
@@ -243,20 +249,13 @@ def full_relaxation_stability(model, structures: Sequence[Any], tol_thz: float =
     Symmetry is kept (no displacement along unstable modes), so saddles stay saddles.
     """
     from macefield_flows.engine import evaluate, relax
-    from macefield_flows.physics.phonons import detect_unstable_modes, gamma_phonons
 
-    relaxed = relax(list(structures), model, fmax=fmax, max_steps=1000, relax_cell=True,
-                    device=str(next(model.parameters()).device))
+    device = str(next(model.parameters()).device)
+    relaxed = relax(list(structures), model, fmax=fmax, max_steps=1000, relax_cell=True, device=device)
     ok = [r for r in relaxed if r.ok]
-    results = evaluate([r.atoms for r in ok], model, properties=("force_constants",),
-                       device=str(next(model.parameters()).device))
-    stable = 0
-    for res in results:
-        if not res.ok:
-            continue
-        ph = gamma_phonons(res.force_constants, res.masses)
-        stable += len(detect_unstable_modes(ph.frequencies, tol_thz=tol_thz, eigenvectors=ph.eigenvectors,
-                                            masses=res.masses)) == 0
+    results = evaluate([r.atoms for r in ok], model, properties=("force_constants",), device=device)
+    stable = sum(len(gamma_stability(res.force_constants, res.masses, tol_thz)[1]) == 0
+                 for res in results if res.ok)
     return {"structures": len(structures), "relaxed": len(ok),
             "converged": sum(bool(r.converged) for r in ok), "stable": stable,
             "stability_rate": stable / max(len(structures), 1), "tol_thz": tol_thz, "fmax": fmax}
@@ -289,8 +288,6 @@ def teacher_phonon_stability(samples: Sequence[Sample], tol_thz: float = 0.1, de
     from ase.optimize import BFGS
     from chgnet.model import CHGNetCalculator
 
-    from macefield_flows.physics.phonons import detect_unstable_modes, gamma_phonons
-
     calc = CHGNetCalculator(use_device="cpu")
     stable, unstable = 0, []
     for s in samples:
@@ -310,9 +307,7 @@ def teacher_phonon_stability(samples: Sequence[Sample], tol_thz: float = 0.1, de
                     f.append(a.get_forces().ravel())
                 k[3 * i + c] = -(f[0] - f[1]) / (2 * delta)
         a.positions = x0
-        ph = gamma_phonons(0.5 * (k + k.T), a.get_masses())
-        bad = detect_unstable_modes(ph.frequencies, tol_thz=tol_thz, eigenvectors=ph.eigenvectors,
-                                    masses=a.get_masses())
+        _, bad = gamma_stability(0.5 * (k + k.T), a.get_masses(), tol_thz)
         if len(bad):
             unstable.append(s.name)
         else:
