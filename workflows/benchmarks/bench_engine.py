@@ -210,8 +210,7 @@ def max_dev(x: list[dict], y: list[dict]) -> dict[str, float]:
 
 def max_rel_dev(x: list[dict], y: list[dict]) -> dict[str, float]:
     """Max deviation over the set divided by the largest magnitude of the quantity in the set."""
-    return {k: float(max(np.abs(a[k] - b[k]).max() for a, b in zip(x, y))
-                     / max(max(np.abs(b[k]).max() for b in y), 1e-300)) for k in x[0]}
+    return {k: dev / max(max(np.abs(b[k]).max() for b in y), 1e-300) for k, dev in max_dev(x, y).items()}
 
 
 SIZE_BINS = ((2, 4), (5, 8), (9, 16), (17, 24), (25, 40))
@@ -282,8 +281,9 @@ def main() -> None:
         if members:
             t = time.perf_counter()
             route_engine([structures[i] for i in members], model, args.device)
+            per_structure = (time.perf_counter() - t) / len(members)
             for i in members:
-                times_a[i] = (time.perf_counter() - t) / len(members)
+                times_a[i] = per_structure
     report = {
         "set": args.set,
         "n_structures": len(structures),
