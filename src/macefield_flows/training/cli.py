@@ -85,13 +85,14 @@ def refine_cmd(work: Path = typer.Option(Path("runs/small-v2"), "--work", help="
 
 
 @train_app.command("export")
-def export_cmd(work: Path = WORK, name: str = typer.Option("macefield-small-v1"),
+def export_cmd(work: Path = WORK,
+               name: Optional[str] = typer.Option(None, help="model name (default: macefield-<work folder name>)"),
                register: bool = typer.Option(True, help="make it the registry default")) -> None:
     """Best-valid fine-tuned model -> data/models/<name>.pt + data/models/registry.json."""
     from macefield_flows.training.pipeline import export_model
 
     _setup(1)
-    entry = export_model(work, name, register=register)
+    entry = export_model(work, name or f"macefield-{work.name}", register=register)
     typer.echo(f"{entry['file']} sha256 {entry['sha256']} ({entry['size_bytes']} bytes)")
 
 
