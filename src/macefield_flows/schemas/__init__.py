@@ -1,5 +1,6 @@
 """Pydantic task documents (emmet-core / atomate2 names, units in every field)."""
 
+from macefield_flows.schemas.quality import Quality, QualityFlag, property_reliable
 from macefield_flows.schemas.task import (
     ElectricResponseBatchDoc,
     ElectricResponseTaskDoc,
@@ -10,4 +11,4 @@ from macefield_flows.schemas.task import (
     TaskStatus,
 )
 
-__all__ = ["ElectricResponseBatchDoc", "ElectricResponseTaskDoc", "FieldSweepDoc", "Provenance", "RelaxBatchDoc", "RelaxRecord", "TaskStatus"]
+__all__ = ["Quality", "QualityFlag", "property_reliable", "ElectricResponseBatchDoc", "ElectricResponseTaskDoc", "FieldSweepDoc", "Provenance", "RelaxBatchDoc", "RelaxRecord", "TaskStatus"]

@@ -23,6 +23,8 @@ from typing import Any, Optional
 from pydantic import BaseModel, Field
 from pymatgen.core import Structure
 
+from macefield_flows.schemas.quality import Quality
+
 Matrix3 = list[list[float]]
 Voigt3x6 = list[list[float]]
 Voigt6x6 = list[list[float]]
@@ -86,6 +88,9 @@ class ElectricResponseTaskDoc(BaseModel):
     status: TaskStatus = Field(TaskStatus.SUCCESS, description="'successful' or 'failed'.")
     failure_reason: Optional[str] = Field(None, description="Why the structure failed, if it did.")
     warnings: list[str] = Field(default_factory=list, description="Non-fatal problems found.")
+    quality: Optional[Quality] = Field(
+        None, description="The tool's judgement: `reliable` and machine-readable flags (schemas.quality)."
+    )
 
     # --- relaxation -----------------------------------------------------------------
     relaxed: bool = Field(False, description="Whether `structure` is the result of a relaxation.")
@@ -150,6 +155,13 @@ class ElectricResponseTaskDoc(BaseModel):
     )
     ionic_dielectric_reliable: Optional[bool] = Field(
         None, description="False when unstable modes make eps_ionic meaningless."
+    )
+    min_frequency_full_bz_thz: Optional[float] = Field(
+        None,
+        description=(
+            "Lowest phonon frequency over the whole Brillouin zone (band path and mesh, "
+            "supercell force constants), THz, imaginary negative; None when only Gamma was computed."
+        ),
     )
     ir_intensities: Optional[list[float]] = Field(
         None, description="IR intensities per mode, e^2/amu, shape (3N,)."
