@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -78,3 +78,81 @@ def tiny_field_model(
 
 FIELD_WEIGHT_SCALE = 100.0
 """Factor applied to the random ``field_linear`` weights of tiny models."""
+
+
+def toy_field_model(toy: Any, symbols: Sequence[str]):
+    """A FieldMACE whose enthalpy is the analytic ``SpringRigidIonToy`` (float64, CPU).
+
+    The returned model runs through the real engine, calculator and document
+    assembly, but every derivative is known in closed form (the toy's methods)
+    and can be checked by finite differences of forces, stress and dipole.
+    The toy is defined around its reference cell ``C0`` and positions ``R0``:
+    a structure with cell ``C`` and positions ``R`` is read as the strain
+    ``eta = sym(C0^-1 C) - I`` and the displacements ``u = (R C^-1 - R0 C0^-1) C0``
+    (fractional displacements folded to the nearest image, so wrapped atoms are
+    fine). Exact (quadratic) for symmetric strains of ``C0``.
+
+    Parameters
+    ----------
+    toy : macefield_flows.physics.toymodels.SpringRigidIonToy
+        Its masses should be those of ``symbols`` (the engine uses element masses).
+    symbols : element symbols of the toy's atoms, in site order.
+
+    Returns
+    -------
+    FieldMACE
+        A tiny model (for the engine interface) whose ``enthalpy`` is the toy's.
+        Only float64 on CPU; do not convert it (a copy would lose the toy).
+    """
+    import types
+
+    from mace.modules.utils import prepare_graph
+
+    if len(symbols) != toy.n_atoms:
+        raise ValueError(f"{len(symbols)=} symbols for a toy of {toy.n_atoms} atoms")
+    model = tiny_field_model(sorted(set(symbols)), seed=0, dtype="float64", channels=4, num_interactions=2)
+
+    def t(x: Any) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(x, dtype=float), dtype=torch.float64)
+
+    k_idx, m_idx, r, stiff = toy._bond_arrays
+    params = {
+        "c0": t(toy.lattice), "c0_inv": t(np.linalg.inv(toy.lattice)),
+        "f0": t(toy.positions @ np.linalg.inv(toy.lattice)),
+        "k": torch.as_tensor(k_idx), "m": torch.as_tensor(m_idx), "r": t(r), "stiff": t(stiff),
+        "z": t(toy.born_charges()), "chi": t(toy.chi), "e_el": t(toy.e_el), "volume": float(toy.volume),
+    }
+
+    def enthalpy(self: Any, data: dict, field: torch.Tensor, compute_strain: bool) -> dict:
+        from macefield_flows.units import EPS0
+
+        ctx = prepare_graph(data, compute_displacement=compute_strain)
+        p = params
+        cells = ctx.cell.view(-1, 3, 3)
+        sym = 0.5 * (ctx.displacement + ctx.displacement.transpose(-1, -2))
+        eye = torch.eye(3, dtype=torch.float64)
+        energies = []
+        for g in range(ctx.num_graphs):
+            s, e = int(data["ptr"][g]), int(data["ptr"][g + 1])
+            if e - s != toy.n_atoms:
+                raise ValueError(f"toy model of {toy.n_atoms} atoms got a graph of {e - s}")
+            cell = cells[g]
+            deform = p["c0_inv"] @ (cell + cell @ sym[g])
+            eta = 0.5 * (deform + deform.T) - eye
+            frac = ctx.positions[s:e] @ torch.linalg.inv(cell)
+            dfrac = frac - p["f0"]
+            dfrac = dfrac - torch.round(dfrac.detach())
+            u = dfrac @ p["c0"]
+            v = u[p["m"]] - u[p["k"]] + p["r"] @ eta.T
+            dip = torch.einsum("kia,ka->i", p["z"], u) + p["volume"] * torch.einsum("ijl,jl->i", p["e_el"], eta)
+            fg = field[g]
+            energies.append(0.5 * torch.einsum("bi,bij,bj->", v, p["stiff"], v) - fg @ dip
+                            - 0.5 * EPS0 * p["volume"] * fg @ p["chi"] @ fg)
+        energy = torch.stack(energies)
+        return {"energy": energy, "interaction_energy": energy,
+                "node_energy": torch.zeros(ctx.positions.shape[0], dtype=torch.float64),
+                "positions": ctx.positions, "strain": ctx.displacement if compute_strain else None,
+                "cell": cells, "node_feats": torch.zeros((ctx.positions.shape[0], 1), dtype=torch.float64)}
+
+    model.enthalpy = types.MethodType(enthalpy, model)
+    return model

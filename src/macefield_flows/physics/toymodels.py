@@ -257,6 +257,7 @@ def random_anisotropic_toy(n_atoms: int = 3, seed: int = 0, cutoff: float = 4.2)
     the Born charges are random non-symmetric, anisotropic tensors with
     ``sum_k Z[k] = 0``; ``Z[k] - Z[k]^T`` is of the same order as ``Z[k]`` so
     that contracting the wrong index changes every response at order one.
+    The electronic susceptibility has eigenvalues 1, 2 and 3.5 along random axes.
     Stable by construction (all springs positive definite, connected network).
     """
     base = random_spring_toy(n_atoms=n_atoms, seed=seed, cutoff=cutoff, triclinic=True)
@@ -267,7 +268,9 @@ def random_anisotropic_toy(n_atoms: int = 3, seed: int = 0, cutoff: float = 4.2)
         bonds.append((k, m, image, 0.3 * stiff * (a @ a.T + 0.5 * np.eye(3))))
     z = rng.normal(size=(n_atoms, 3, 3)) + 1.5 * rng.choice([-1.0, 1.0], n_atoms)[:, None, None] * np.eye(3)
     z -= z.mean(axis=0)
-    return SpringRigidIonToy(base.lattice, base.positions, base.charges, base.masses, bonds, base.chi,
+    q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    chi = q @ np.diag([1.0, 2.0, 3.5]) @ q.T  # anisotropic electronic response too
+    return SpringRigidIonToy(base.lattice, base.positions, base.charges, base.masses, bonds, chi,
                              base.e_el, born=z)
 
 
