@@ -87,11 +87,25 @@ def _network_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
+_ID_FIELDS = ("material_id", "task_id")
+
+
 def _as_dict(doc: Any) -> dict[str, Any]:
+    """A plain dict of an mp-api / emmet-core document (or a dict as is).
+
+    emmet's identifier types (``MPID``) dump to an internal alphabetic form
+    (``model_dump()["material_id"] == 'mp-aaaaaazl'`` for mp-661): identifiers
+    are taken from the attribute's ``str`` instead.
+    """
     if isinstance(doc, dict):
         return doc
     if hasattr(doc, "model_dump"):
-        return doc.model_dump()
+        out = doc.model_dump()
+        for key in _ID_FIELDS:
+            value = getattr(doc, key, None)
+            if value is not None:
+                out[key] = str(value)
+        return out
     raise MPSourceError(f"unexpected document type {type(doc).__name__}")
 
 
