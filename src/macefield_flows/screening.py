@@ -275,13 +275,17 @@ def _assemble(structure: Structure, r: Any, symmetrize: bool, symprec: float,
             tensors = {k: _symmetrized_voigt(v, ops, violations, k) for k, v in tensors.items()}
         from macefield_flows.physics.piezo import (
             e_ij_max_longitudinal,
-            e_ij_max_singular,
+            emmet_piezo_maximum,
             piezo_strain_tensor,
         )
 
         out.update({k: np.asarray(v).tolist() for k, v in tensors.items()})
+        try:  # emmet's definitions, in the IEEE frame of the structure
+            e_max, direction, strain_max = emmet_piezo_maximum(tensors["piezo_tensor"], structure)
+            out.update(e_ij_max=e_max, max_direction=direction, strain_for_max=strain_max)
+        except (ValueError, ArithmeticError, IndexError, np.linalg.LinAlgError) as exc:
+            out["warnings"].append(f"e_ij_max not computed (IEEE frame conversion failed: {exc})")
         out.update(
-            e_ij_max=float(e_ij_max_singular(tensors["piezo_tensor"])[0]),
             e_ij_max_longitudinal=float(e_ij_max_longitudinal(tensors["piezo_tensor"])[0]),
             piezo_strain_tensor=piezo_strain_tensor(tensors["piezo_tensor"], tensors["elastic_tensor"]).tolist(),
         )

@@ -30,9 +30,12 @@ shear strain, so ``d = e C^-1`` is plain matrix algebra.
 Maximum piezoelectric modulus, two definitions (both stored):
 
 * ``e_ij_max_singular``: largest singular value of the 3x6 Voigt matrix in
-  C/m^2, exactly what emmet-core's ``PiezoelectricDoc.e_ij_max`` computes
-  (after it converts the tensor to the IEEE frame). The plain Voigt matrix is
-  not an orthonormal representation, so this value depends on the frame.
+  C/m^2 *in the frame it is given in*. The plain Voigt matrix is not an
+  orthonormal representation, so this value depends on the frame.
+  emmet-core's ``PiezoelectricDoc.e_ij_max`` is this value after converting
+  the tensor to the IEEE frame of the structure: `emmet_piezo_maximum` computes
+  it (with ``max_direction`` and ``strain_for_max``) exactly as emmet does, and
+  is what documents store under emmet's names.
   ``e_ij_max_mandel`` is the same with the shear columns scaled by sqrt(2)
   (Mandel notation), which is rotation invariant.
 * ``e_ij_max_longitudinal``: de Jong et al. (Sci. Data 2, 150053 (2015))
@@ -44,6 +47,7 @@ Maximum piezoelectric modulus, two definitions (both stored):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
@@ -69,6 +73,7 @@ __all__ = [
     "elastic_to_voigt",
     "piezo_strain_tensor",
     "e_ij_max_singular",
+    "emmet_piezo_maximum",
     "e_ij_max_longitudinal",
     "piezo_response",
 ]
@@ -225,7 +230,9 @@ def piezo_strain_tensor(e_voigt: np.ndarray, c_voigt: np.ndarray) -> np.ndarray:
 
 
 def e_ij_max_singular(e_voigt: np.ndarray, mandel: bool = False) -> tuple[float, np.ndarray, np.ndarray]:
-    """Largest singular value of the 3x6 Voigt piezo tensor (emmet-core ``e_ij_max``).
+    """Largest singular value of the 3x6 Voigt piezo tensor in the frame it is given in.
+
+    emmet-core's ``e_ij_max`` is this value in the IEEE frame: see `emmet_piezo_maximum`.
 
     Parameters
     ----------
@@ -240,7 +247,7 @@ def e_ij_max_singular(e_voigt: np.ndarray, mandel: bool = False) -> tuple[float,
     direction : ndarray (3,)
         Left singular vector (field direction of maximum response).
     strain : ndarray (6,)
-        Right singular vector (emmet's ``strain_for_max``; Mandel components if ``mandel``).
+        Right singular vector (Mandel components if ``mandel``), in the given frame.
     """
     e = np.asarray(e_voigt, dtype=float)
     if e.shape != (3, 6):
@@ -249,6 +256,48 @@ def e_ij_max_singular(e_voigt: np.ndarray, mandel: bool = False) -> tuple[float,
         e = e * np.array([1, 1, 1, np.sqrt(2), np.sqrt(2), np.sqrt(2)])
     u, s, vt = np.linalg.svd(e, full_matrices=False)
     return float(s[0]), u[:, 0], vt[0]
+
+
+MAX_PIEZO_MILLER = 10
+"""emmet-core's ``SETTINGS.MAX_PIEZO_MILLER``: largest Miller index of ``max_direction``."""
+
+
+def emmet_piezo_maximum(e_voigt: np.ndarray, structure: Any) -> tuple[float, list[int], list[float]]:
+    """``e_ij_max``, ``max_direction``, ``strain_for_max`` as emmet-core's ``PiezoelectricDoc`` computes them.
+
+    The tensor is converted to the IEEE frame of ``structure`` (pymatgen's
+    ``convert_to_ieee``, as emmet does) before the singular value decomposition
+    ``U S V^T`` of its 3x6 Voigt matrix. emmet's conventions are kept as they are:
+    ``max_direction`` is the first *row* of ``U`` scaled to integers (components
+    below 1/MAX_PIEZO_MILLER of the largest ignored for the scale) and
+    ``strain_for_max`` the first row of ``V^T``.
+
+    Parameters
+    ----------
+    e_voigt : ndarray, shape (3, 6)
+        Total piezo tensor in the structure's Cartesian frame, Voigt order
+        (xx, yy, zz, yz, xz, xy), C/m^2.
+    structure : pymatgen Structure the tensor refers to.
+
+    Returns
+    -------
+    e_ij_max : float
+        C/m^2 (frame independent: the IEEE frame is fixed by the crystal).
+    max_direction : list of 3 int
+    strain_for_max : list of 6 float
+    """
+    from pymatgen.analysis.piezo import PiezoTensor
+
+    e = np.asarray(e_voigt, dtype=float)
+    if e.shape != (3, 6):
+        raise ValueError(f"expected shape (3, 6), got {e.shape}")
+    ieee = PiezoTensor.from_voigt(e).convert_to_ieee(structure)
+    u, s, vt = np.linalg.svd(np.asarray(ieee.voigt, dtype=float), full_matrices=False)
+    i = int(np.argmax(np.abs(s)))
+    direction = u[i]
+    size = np.abs(direction)
+    scale = float(np.min(size[size > np.max(size) / MAX_PIEZO_MILLER]))
+    return float(s[i]), [int(x) for x in np.round(direction / scale)], [float(x) for x in vt[i]]
 
 
 def _fibonacci_sphere(n: int) -> np.ndarray:
@@ -322,15 +371,17 @@ class PiezoResult:
     d_strain : ndarray (3, 6)
         Relaxed-ion piezo strain tensor ``total @ inv(relaxed_ion_elastic)`` in pC/N.
     e_ij_max_singular : float
-        emmet-core definition (largest singular value of ``total``, C/m^2, frame-dependent).
+        Largest singular value of ``total`` in the structure's frame, C/m^2
+        (frame-dependent; emmet's ``e_ij_max`` is the IEEE-frame value: `emmet_piezo_maximum`).
     e_ij_max_mandel : float
         Rotation-invariant singular value (Mandel shear scaling), C/m^2.
     e_ij_max_longitudinal : float
         de Jong maximum longitudinal response, C/m^2.
     max_direction_longitudinal : ndarray (3,)
         Unit vector of the longitudinal maximum.
-    strain_for_max : ndarray (6,)
-        emmet-core ``strain_for_max`` (right singular vector).
+    strain_for_max_singular : ndarray (6,)
+        Right singular vector of ``total`` in the structure's frame (emmet's
+        ``strain_for_max`` is taken in the IEEE frame: `emmet_piezo_maximum`).
     has_imaginary_modes : bool
         True when the restricted force constants have negative eigenvalues.
     elastically_stable : bool
@@ -347,7 +398,7 @@ class PiezoResult:
     e_ij_max_mandel: float
     e_ij_max_longitudinal: float
     max_direction_longitudinal: np.ndarray
-    strain_for_max: np.ndarray
+    strain_for_max_singular: np.ndarray
     has_imaginary_modes: bool
     elastically_stable: bool
 
@@ -390,7 +441,7 @@ def piezo_response(
         e_ij_max_mandel=m_val,
         e_ij_max_longitudinal=l_val,
         max_direction_longitudinal=l_dir,
-        strain_for_max=strain,
+        strain_for_max_singular=strain,
         has_imaginary_modes=has_neg,
         elastically_stable=bool(np.all(np.linalg.eigvalsh(c_sym) > 0)),
     )

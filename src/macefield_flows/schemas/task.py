@@ -178,7 +178,17 @@ class ElectricResponseTaskDoc(BaseModel):
         None, description="Clamped-ion part of e (proper tensor), C/m^2, 3x6 Voigt."
     )
     e_ij_max: Optional[float] = Field(
-        None, description="emmet-core e_ij_max: largest singular value of the total e, C/m^2."
+        None,
+        description=(
+            "emmet-core e_ij_max: largest singular value of the 3x6 Voigt total e after "
+            "conversion to the IEEE frame of `structure` (as PiezoelectricDoc), C/m^2."
+        ),
+    )
+    max_direction: Optional[list[int]] = Field(
+        None, description="emmet-core max_direction (IEEE frame, integer components), shape (3,)."
+    )
+    strain_for_max: Optional[list[float]] = Field(
+        None, description="emmet-core strain_for_max (IEEE frame, unit Voigt vector), shape (6,)."
     )
     e_ij_max_longitudinal: Optional[float] = Field(
         None,
