@@ -48,13 +48,56 @@ def test_unknown_head_is_refused(tiny_model):
         MACEFieldCalculator(model=tiny_model, head="mp-dielectric")
 
 
-def test_multi_head_model_selects_head(low_symmetry_structures):
+def _single_head_model(multi, head):
+    """A single-head FieldMACE built from ``head``'s weights of ``multi`` (mace's own head extraction).
+
+    mace-torch's ``remove_pt_head`` slices the readouts, E0s and scale/shift of
+    the head; the field blocks are shared by all heads and copied as they are.
+    """
+    import torch
+    from mace.modules import ScaleShiftMACE
+    from mace.tools.scripts_utils import remove_pt_head
+
+    from macefield_flows.model.config import build_field_mace
+
+    h = list(multi.heads).index(head)
+    cls, previous = multi.__class__, torch.get_default_dtype()
+    try:  # mace checks the class name; build its copy in float64 so no digit is lost
+        multi.__class__ = ScaleShiftMACE
+        torch.set_default_dtype(torch.float64)
+        backbone = remove_pt_head(multi, head)
+    finally:
+        multi.__class__ = cls
+        torch.set_default_dtype(previous)
+    config = dict(multi.json_config, heads=[head])
+    for key in ("atomic_energies", "atomic_inter_scale", "atomic_inter_shift"):
+        config[key] = config[key][h]
+    single = build_field_mace(config, dtype=torch.float64)
+    state = {k: v.reshape(single.state_dict()[k].shape) for k, v in backbone.state_dict().items()}
+    state.update({k: v for k, v in multi.state_dict().items() if k.startswith(("field_feats", "field_linear"))})
+    single.load_state_dict(state, strict=True)
+    return single.eval()
+
+
+def test_multi_head_calculator_equals_single_head_models(low_symmetry_structures):
+    """Each head's calculator results equal those of a single-head model made of that head's weights."""
     from macefield_flows.testing import tiny_field_model
 
-    model = tiny_field_model(["Ba", "Ti", "O"], heads=["pt_head", "mp-dielectric"])
+    heads = ["pt_head", "mp-dielectric"]
+    model = tiny_field_model(["Ba", "Ti", "O"], heads=heads)
     atoms = low_symmetry_structures[0].copy()
-    energies = []
-    for head in ("pt_head", "mp-dielectric"):
-        atoms.calc = MACEFieldCalculator(model=model, head=head)
-        energies.append(atoms.get_potential_energy())
-    assert abs(energies[0] - energies[1]) > 1e-6
+    keys = ("energy", "forces", "stress", "dipole", "born_effective_charges", "epsilon_electronic")
+    results = {}
+    for head in heads:
+        multi = MACEFieldCalculator(model=model, head=head, electric_field=(0.01, -0.02, 0.005))
+        single = MACEFieldCalculator(model=_single_head_model(model, head), electric_field=(0.01, -0.02, 0.005))
+        multi.calculate(atoms.copy(), list(keys), [])
+        single.calculate(atoms.copy(), list(keys), [])
+        for key in keys:
+            np.testing.assert_allclose(multi.results[key], single.results[key], rtol=1e-9, atol=1e-10,
+                                       err_msg=f"{head}: {key}")
+        results[head] = multi.results
+    # the heads really differ, so a swapped head would fail the comparison above
+    for key in keys:
+        diff = np.max(np.abs(np.asarray(results[heads[0]][key]) - np.asarray(results[heads[1]][key])))
+        assert diff > 1e-4, key
