@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "macefield_flows"
-NO_TORCH = ["units.py", "exceptions.py", "screening.py", "physics", "schemas", "references", "comparison"]
-NO_JOBFLOW = NO_TORCH + ["model", "engine", "calculator.py", "testing.py"]
+NO_TORCH = ["units.py", "exceptions.py", "screening.py", "physics", "schemas", "references", "comparison",
+            "interop"]
+NO_JOBFLOW = NO_TORCH + ["model", "engine", "calculator.py", "testing.py", "interop/phonopy.py",
+                         "interop/emmet.py"]
 
 
 def _imports(path: Path) -> set[str]:

@@ -52,11 +52,44 @@ C_PER_M2_PER_GPA_TO_PC_PER_N = 1e3
 """d = e / C: (C/m^2)/GPa = 1e-9 C/N = 1e3 pC/N."""
 EV_PER_A2_AMU_TO_THZ2 = EV_J / (1e-20 * AMU_KG) / (2 * np.pi * 1e12) ** 2
 """Dynamical-matrix eigenvalue eV/(A^2 amu) -> frequency^2 in THz^2 (nu, not omega)."""
+COULOMB_EV_A = ELEMENTARY_CHARGE_C / (4 * np.pi * VACUUM_PERMITTIVITY_SI) * 1e10
+"""e^2 / (4 pi eps0) in eV*Angstrom (CODATA 2018: 14.3996454784).
+
+This is the unit factor of the non-analytical term for inputs in eV and Angstrom
+(phonopy's ``nac_params["factor"]``; phonopy uses its own value, Hartree * Bohr =
+14.39965173 in phonopy 4.x and 14.399652 in older releases, which differs from
+ours by 5e-7 relative: ``macefield_flows.interop.phonopy`` passes phonopy's own)."""
 
 # --- Voigt convention -------------------------------------------------------------------
 VOIGT_PAIRS: tuple[tuple[int, int], ...] = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
 """Cartesian index pairs of the Voigt components xx, yy, zz, yz, xz, xy."""
 VOIGT_LABELS: tuple[str, ...] = ("xx", "yy", "zz", "yz", "xz", "xy")
+
+VASP_VOIGT_LABELS: tuple[str, ...] = ("xx", "yy", "zz", "xy", "yz", "zx")
+"""Voigt order of VASP (OUTCAR, vasprun) and of emmet-core's ``from_vasp_voigt`` inputs."""
+_TO_VASP = (0, 1, 2, 5, 3, 4)  # vasp[:, J] = standard[:, _TO_VASP[J]]
+_FROM_VASP = (0, 1, 2, 4, 5, 3)  # standard[:, J] = vasp[:, _FROM_VASP[J]]
+
+
+def voigt_to_vasp_order(v: np.ndarray) -> np.ndarray:
+    """Reorder the last (Voigt, length 6) axis from ours (xx, yy, zz, yz, xz, xy) to VASP's.
+
+    VASP's order is (xx, yy, zz, xy, yz, zx); no factors change (a pure permutation:
+    ``xz`` and ``zx`` are the same component of a tensor symmetric in those indices).
+    The single place where the two orders meet; :func:`voigt_from_vasp_order` inverts it.
+    """
+    v = np.asarray(v)
+    if v.shape[-1] != 6:
+        raise ValueError(f"expected a Voigt axis of length 6 last, got shape {v.shape}")
+    return v[..., list(_TO_VASP)]
+
+
+def voigt_from_vasp_order(v: np.ndarray) -> np.ndarray:
+    """Reorder the last Voigt axis from VASP's (xx, yy, zz, xy, yz, zx) to ours (inverse of the above)."""
+    v = np.asarray(v)
+    if v.shape[-1] != 6:
+        raise ValueError(f"expected a Voigt axis of length 6 last, got shape {v.shape}")
+    return v[..., list(_FROM_VASP)]
 
 
 def polarization_to_c_per_m2(p_e_per_a2: np.ndarray) -> np.ndarray:

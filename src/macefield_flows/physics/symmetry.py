@@ -154,10 +154,10 @@ def get_symmetry_operations(structure: Any, symprec: float = 1e-3) -> SymmetryOp
             )
         perms[g] = perm
 
-    unique: list[np.ndarray] = []
-    for r in rotations:
-        if not any(np.allclose(r, u, atol=1e-8) for u in unique):
-            unique.append(r)
+    # distinct point-group rotations (a supercell repeats each one per lattice translation):
+    # dedupe the integer (fractional) matrices, exact, O(n_ops)
+    _, first = np.unique(np.round(w_frac).astype(int).reshape(len(w_frac), 9), axis=0, return_index=True)
+    unique = rotations[np.sort(first)]
     return SymmetryOperations(
         rotations=rotations,
         permutations=perms,
