@@ -156,3 +156,23 @@ def toy_field_model(toy: Any, symbols: Sequence[str]):
 
     model.enthalpy = types.MethodType(enthalpy, model)
     return model
+
+
+def anisotropic_toy_system(symbols: Sequence[str] = ("Zn", "O", "N", "Mg"), seed: int = 3):
+    """A stable triclinic toy crystal with tensor Born charges, as (toy, model, atoms).
+
+    ``toy`` is :func:`~macefield_flows.physics.toymodels.random_anisotropic_toy` with the
+    element masses of ``symbols``; ``model`` its :func:`toy_field_model`; ``atoms`` the
+    ASE Atoms of its reference structure (a minimum: zero forces and stress at zero field).
+    """
+    import dataclasses
+
+    from ase import Atoms
+    from ase.data import atomic_masses, atomic_numbers
+
+    from macefield_flows.physics.toymodels import random_anisotropic_toy
+
+    toy = random_anisotropic_toy(n_atoms=len(symbols), seed=seed)
+    toy = dataclasses.replace(toy, masses=np.array([atomic_masses[atomic_numbers[s]] for s in symbols]))
+    atoms = Atoms(list(symbols), positions=toy.positions, cell=toy.lattice, pbc=True)
+    return toy, toy_field_model(toy, list(symbols)), atoms

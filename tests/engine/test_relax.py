@@ -66,12 +66,25 @@ def test_relax_keeps_symmetry_and_isolates_failures(tiny_model):
     assert after == before
 
 
-def test_relax_at_finite_field_moves_ions(tiny_model, perturbed_minima):
-    atoms = perturbed_minima[0]
-    zero, finite = (
-        relax([atoms], tiny_model, fmax=0.002, electric_field=f, max_steps=800)[0]
-        for f in ([0, 0, 0], [0, 0, 0.01])
-    )
-    assert zero.converged and finite.converged
-    shift = np.abs(finite.atoms.positions - zero.atoms.positions).max()
-    assert shift > 1e-4  # the field exerts forces Z* E on the ions
+def test_relax_at_finite_field_displacement_is_k_plus_zt_e():
+    """Relaxing at field E moves the ions by u = K+ Z^T E (exact for the harmonic toy crystal).
+
+    The toy has non-symmetric Born charges, so a force Z E (wrong index) or -Z^T E
+    (wrong sign) gives a different displacement; K and Z come from its closed forms.
+    """
+    from macefield_flows.testing import anisotropic_toy_system
+
+    toy, model, atoms = anisotropic_toy_system()
+    field = np.array([0.1, -0.07, 0.12])
+    res = relax([atoms], model, fmax=1e-7, max_steps=3000, electric_field=field)[0]
+    assert res.converged
+    u = res.atoms.positions - atoms.positions
+    k_plus = np.linalg.pinv(toy.force_constants(), rcond=1e-10)
+    z = toy.born_charges()
+    expected = (k_plus @ np.einsum("kia,i->ka", z, field).ravel()).reshape(-1, 3)
+    u, expected = u - u.mean(axis=0), expected - expected.mean(axis=0)
+    assert np.abs(expected).max() > 1e-3  # the ions really move
+    k_soft = np.linalg.eigvalsh(toy.force_constants())[3]  # softest optical eigenvalue, eV/A^2
+    np.testing.assert_allclose(u, expected, atol=3e-7 / k_soft)  # fmax / k bounds the residual
+    wrong = (k_plus @ np.einsum("kai,i->ka", z, field).ravel()).reshape(-1, 3)
+    assert np.abs(u - (wrong - wrong.mean(axis=0))).max() > 0.1 * np.abs(expected).max()
