@@ -50,7 +50,7 @@ def test_screen_query_rerun(tmp_path, model_file, cif_dir):
             "--no-relax", "--chunk-size", "1"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "2 to compute" in result.output
+    assert "2 to compute" in result.output and "2 inputs: 2 successful" in result.output
     again = runner.invoke(app, args)
     assert again.exit_code == 0 and "0 to compute" in again.output
 
@@ -78,8 +78,15 @@ def test_bad_inputs_one_line_and_nonzero(tmp_path, model_file, cif_dir):
 
     bad = tmp_path / "broken.cif"
     bad.write_text("this is not a CIF\n")
+    # a bad input is a failed document naming the file, not an abort; --strict makes it an exit status
+    recorded = runner.invoke(app, ["screen", str(bad), "--model", str(model_file), "--store", str(store)])
+    assert recorded.exit_code == 0, recorded.output
+    assert "1 failed" in recorded.output and "broken.cif" in recorded.output
+    strict = runner.invoke(app, ["screen", str(bad), "--model", str(model_file), "--store", str(store), "--strict"])
+    assert strict.exit_code == 3, strict.output
+    failed = [d for d in iter_task_docs(get_jobstore(store)) if d["status"] == "failed"]
+    assert len(failed) == 1 and "broken.cif: unreadable" in failed[0]["failure_reason"]
     cases = [
-        ["screen", str(bad), "--model", str(model_file), "--store", str(store)],
         ["screen", str(cif_dir), "--model", str(tmp_path / "nope.pt"), "--store", str(store)],
         ["screen", str(cif_dir), "--model", str(model_file), "--store", "mongodb://127.0.0.1:9/x"],
     ]
@@ -87,7 +94,7 @@ def test_bad_inputs_one_line_and_nonzero(tmp_path, model_file, cif_dir):
         result = runner.invoke(app, args, env={"MACEFIELD_MONGO_TIMEOUT_MS": "300"})
         assert result.exit_code == 1, result.output
         assert "error:" in result.output and "Traceback" not in result.output
-    assert stored() == before  # nothing lost
+    assert [d for d in stored() if '"successful"' in d] == before  # nothing lost
 
 
 def test_info_and_python_m(model_file):

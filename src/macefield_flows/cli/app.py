@@ -87,24 +87,67 @@ def screen(
     chunk_size: int = typer.Option(50, "--chunk-size", help="Structures per job."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Recompute stored failures."),
     trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Allow pickled model files (runs code)."),
+    strict: bool = typer.Option(False, "--strict", help="Exit with status 3 when any input failed."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Run report (JSON) path (default: "
+                                          "run_report_<time>.json in the store folder)."),
 ):
-    """Screen structures into the results store (already stored ones are skipped)."""
-    from macefield_flows.cli.inputs import collect_structures
-    from macefield_flows.stores import iter_task_docs
+    """Screen structures into the results store (already stored ones are skipped).
+
+    Every input becomes a document: bad inputs (unreadable, disordered, not periodic,
+    overlapping atoms...) are recorded as failed with the reason, and the run goes on.
+    Exit status: 0 done, 1 error before any work (model, store, arguments), 3 with
+    --strict when any input failed.
+    """
+    from macefield_flows.cli.screen import STRICT_EXIT_CODE, counts_line, summary_table
 
     with user_errors():
         fvec = _parse_field(field)
-        structures, mp_ids = collect_structures(inputs)
-        if mp_ids:
-            from macefield_flows.flows import fetch_materials_project
+        summary = _screen_items(inputs, model, device, fvec, relax, store, workers, chunk_size, head, fmax,
+                                relax_cell, retry_failed, trust_pickle, dtype, report)
+        console.print(counts_line(summary), soft_wrap=True)
+        if summary.rows and console.is_terminal:
+            console.print(summary_table(summary))
+        for row in summary.rows if not console.is_terminal else ():  # full lines, never cut, when piped
+            console.print(f"{row['status']}\t{row['input']}\t{row['reason']}", soft_wrap=True, highlight=False,
+                          markup=False)
+        console.print(f"run report: {summary.report_path}", soft_wrap=True, highlight=False)
+    if strict and summary.n_failed:
+        raise typer.Exit(STRICT_EXIT_CODE)
 
-            structures += fetch_materials_project(mp_ids)
-        jstore, keys = _screen(structures, model, device, fvec, relax, store, workers, chunk_size, head, fmax,
-                               relax_cell, retry_failed, trust_pickle, dtype)
-        wanted = set(keys)
-        docs = [d for d in iter_task_docs(jstore) if d.get("task_id") in wanted]
-        n_fail = sum(d.get("status") == "failed" for d in docs)
-        console.print(f"{len(docs) - n_fail} successful, {n_fail} failed documents for these inputs")
+
+def _screen_items(inputs, model, device, fvec, relax, store_spec, workers, chunk_size, head, fmax, relax_cell,
+                  retry_failed, trust_pickle, dtype, report=None):
+    """Model pre-flight, inputs, screening and run report of ``screen`` (see cli/screen.py)."""
+    import contextlib
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from macefield_flows.cli.inputs import collect_inputs
+    from macefield_flows.cli.screen import preflight_model, report_path_for, screen_inputs, write_report
+    from macefield_flows.flows import ScreeningMaker
+    from macefield_flows.stores import get_jobstore
+
+    jstore = get_jobstore(store_spec)  # fails fast on an unreachable MongoDB
+    model_file, info = preflight_model(model, head, trust_pickle)  # fails fast, before any work
+    maker = ScreeningMaker(model=str(model_file), device=device, dtype=dtype, head=head, electric_field=fvec,
+                           relax=relax, relax_cell=relax_cell, fmax=fmax, chunk_size=chunk_size,
+                           trust_pickle=trust_pickle)
+    items = collect_inputs(inputs, elements=info.elements)
+
+    @contextlib.contextmanager
+    def progress(total):
+        with Progress(TextColumn("screening"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err_console, transient=False) as bar:
+            task = bar.add_task("screen", total=total)
+            yield lambda n: bar.advance(task, n)
+
+    summary = screen_inputs(items, maker, jstore, info, workers, retry_failed, progress_factory=progress,
+                            echo=lambda text: console.print(text, soft_wrap=True, highlight=False))
+    settings = {"inputs": list(inputs), "model": str(model_file), "model_sha256": info.sha256, "head": head,
+                "device": device, "dtype": dtype, "relax": relax, "relax_cell": relax_cell, "fmax": fmax,
+                "electric_field": fvec, "store": str(store_spec) if store_spec else None}
+    write_report(summary, report or report_path_for(store_spec), settings)
+    return summary
 
 
 @app.command()

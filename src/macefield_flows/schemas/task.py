@@ -77,6 +77,12 @@ class ElectricResponseTaskDoc(BaseModel):
     structure_id: Optional[str] = Field(
         None, description="User or dataset label of the input structure (file name, row id...)."
     )
+    input_source: Optional[str] = Field(
+        None, description="Where the input came from: file path, 'file[index]' for a file of several "
+        "structures, or a Materials Project id (set by `macefield screen`).")
+    duplicate_of: Optional[str] = Field(
+        None, description="task_id of the document computed for an identical structure under another id "
+        "(this document repeats its results under this input's id).")
     formula_pretty: Optional[str] = Field(None, description="Reduced formula.")
     chemsys: Optional[str] = Field(None, description="Dash-joined sorted elements, e.g. 'O-Si'.")
     elements: list[str] = Field(default_factory=list, description="Sorted element symbols.")

@@ -102,3 +102,25 @@ def task_docs_store(store: JobStore, criteria: Optional[dict] = None) -> MemoryS
         keep = {d["task_id"] for d in flat.query(criteria, properties=["task_id"])}
         flat.remove_docs({"task_id": {"$nin": sorted(keep)}})
     return flat
+
+
+def write_task_docs(store: JobStore, docs: list[dict]) -> None:
+    """Write task documents (dicts with ``task_id``) as job outputs of ``store``.
+
+    Used for documents that no job produced: failed inputs (unreadable files...)
+    and the documents of duplicate ids. The output ``uuid`` is derived from the
+    ``task_id``, so writing the same document again replaces it.
+    """
+    import uuid as _uuid
+    from datetime import datetime, timezone
+
+    rows = []
+    for doc in docs:
+        tid = doc.get("task_id")
+        if not tid:
+            raise ValueError(f"task document without task_id: {sorted(doc)[:8]}")
+        rows.append({"uuid": str(_uuid.uuid5(_uuid.NAMESPACE_URL, f"macefield-task:{tid}")), "index": 1,
+                     "name": "screen input", "output": doc, "metadata": {}, "hosts": [],
+                     "completed_at": datetime.now(timezone.utc).isoformat()})
+    if rows:
+        store.docs_store.update(rows, key=["uuid", "index"])

@@ -1,0 +1,180 @@
+"""Fault injection through the real CLI: every input accounted for, nothing good lost, exit codes.
+
+The corpus (macefield_flows.testing_faults) has > 25 kinds of bad input; the
+tiny test model keeps this fast. Subprocess tests: kill -9 of a screening and
+resume; SIGKILL of the parent of ``--workers 2`` kills the workers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from macefield_flows.cli.app import app
+from macefield_flows.stores import get_jobstore, iter_task_docs
+from macefield_flows.testing_faults import rocksalt, write_fault_corpus
+
+runner = CliRunner()
+
+
+def _docs(store) -> list[dict]:
+    return list(iter_task_docs(get_jobstore(str(store))))
+
+
+def test_fault_corpus_every_input_accounted_for(tmp_path, model_file):
+    cases = write_fault_corpus(tmp_path / "corpus")
+    kinds_bad = [c for c in cases if c.expect == "failed"]
+    assert len(kinds_bad) >= 25
+    store = tmp_path / "store"
+    args = ["screen", *[c.arg for c in cases], "--model", str(model_file), "--device", "cpu", "--store",
+            str(store), "--no-relax", "--chunk-size", "4"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    docs = _docs(store)
+    n_inputs = sum(c.n_docs for c in cases)
+    assert len(docs) == n_inputs  # one document per input, the duplicate structure included
+
+    failed = [d for d in docs if d["status"] == "failed"]
+    for case in kinds_bad:
+        mine = [d for d in failed if case.arg in d["failure_reason"]]
+        assert len(mine) == 1, (case.kind, [d["failure_reason"] for d in failed])
+        assert case.reason in mine[0]["failure_reason"], (case.kind, mine[0]["failure_reason"])
+        assert mine[0]["input_source"] == case.arg
+    nan = next(d for d in failed if "nan_lattice" in d["failure_reason"])
+    assert "lattice" in nan["failure_reason"] and "positions" not in nan["failure_reason"]
+    ok = {d["structure_id"]: d for d in docs if d["status"] == "successful"}
+    for case in cases:
+        if case.expect == "successful":
+            assert Path(case.arg).stem in ok, case.kind
+    # the JSON list: element 0 screened, element 1 failed with its index named
+    assert "list_mixed:0" in ok
+    assert any("list_mixed.json[1]: unreadable" in d["failure_reason"] for d in failed)
+    # identical structures under two ids: computed once, both findable
+    assert ok["duplicate_MgO"]["duplicate_of"] == ok["good_MgO"]["task_id"]
+    assert ok["duplicate_MgO"]["born"] == ok["good_MgO"]["born"]
+    assert "(6 distinct)" in result.output
+
+    report = json.loads(next(store.glob("run_report_*.json")).read_text())
+    assert report["n_inputs"] == n_inputs and report["counts"].get("failed") == len(kinds_bad) + 1
+    assert sum(report["counts"].values()) == n_inputs
+    assert {row["input"] for row in report["problems"] if row["status"] == "failed"} >= {
+        c.arg for c in kinds_bad}
+
+    again = runner.invoke(app, args + ["--strict"])
+    assert again.exit_code == 3, again.output
+    assert "0 to compute" in again.output
+    assert sorted(json.dumps(d, sort_keys=True, default=str) for d in _docs(store) if d["status"] != "failed") \
+        == sorted(json.dumps(d, sort_keys=True, default=str) for d in docs if d["status"] != "failed")
+
+
+def test_model_problems_before_any_work(tmp_path, model_file, monkeypatch):
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"\x00" * 100)
+    cif = tmp_path / "MgO.cif"
+    rocksalt(4.2).to(filename=str(cif))
+    store = tmp_path / "store"
+    info = runner.invoke(app, ["info", "--model", str(corrupt)])
+    assert info.exit_code == 1
+    expected = info.output.strip().splitlines()[-1]
+    for env, model in (({}, str(corrupt)), ({"MACEFIELD_DEFAULT_MODEL": str(corrupt)}, "default")):
+        out = runner.invoke(app, ["screen", str(cif), "--model", model, "--store", str(store)], env=env)
+        assert out.exit_code == 1, out.output
+        assert out.output.strip().splitlines()[-1] == expected
+        assert "Traceback" not in out.output
+    head = runner.invoke(app, ["screen", str(cif), "--model", str(model_file), "--store", str(store),
+                               "--head", "nope"])
+    assert head.exit_code == 1 and "--head 'nope'" in head.output
+    assert not store.exists() or not _docs(store)  # nothing computed, nothing written
+
+
+def _env(tmp_path) -> dict:
+    env = dict(os.environ)
+    env.update(OMP_NUM_THREADS="1", MACEFIELD_HOME=str(tmp_path / "home"))
+    env.pop("MACEFIELD_DEFAULT_MODEL", None)
+    return env
+
+
+def _write_inputs(folder: Path, n: int) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        s = rocksalt(4.0 + 0.01 * i, ("Mg", "O") if i % 2 else ("Na", "Cl"))
+        (folder / f"s{i:03d}.json").write_text(json.dumps(s.as_dict()))
+    return folder
+
+
+def _screen_cmd(inputs: Path, model_file, store: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "macefield_flows", "screen", str(inputs), "--model", str(model_file),
+            "--device", "cpu", "--store", str(store), "--no-relax", *extra]
+
+
+def _wait_for(pred, timeout: float, step: float = 0.2) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()
+
+
+def test_kill_9_then_resume_loses_nothing(tmp_path, model_file):
+    inputs = _write_inputs(tmp_path / "inputs", 16)
+    store = tmp_path / "store"
+    proc = subprocess.Popen(_screen_cmd(inputs, model_file, store, "--chunk-size", "2"), env=_env(tmp_path),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        assert _wait_for(lambda: store.exists() and len(_docs(store)) >= 4, 240), "no progress"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    before = {d["task_id"]: d for d in _docs(store)}
+    assert 4 <= len(before) < 16
+    done = subprocess.run(_screen_cmd(inputs, model_file, store, "--chunk-size", "8", "--strict"),
+                          env=_env(tmp_path), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{len(before)} already stored, {16 - len(before)} to compute" in done.stdout
+    after = {d["task_id"]: d for d in _docs(store)}
+    assert len(after) == 16 and all(d["status"] == "successful" for d in after.values())
+    for tid, doc in before.items():  # nothing stored before the kill was recomputed or lost
+        assert after[tid]["provenance"]["completed_at"] == doc["provenance"]["completed_at"]
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    except FileNotFoundError:  # pragma: no cover
+        pytest.skip("ps not available")
+    return [int(x) for x in out.split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split()[2] == "Z")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process tree inspection via ps / proc")
+def test_workers_die_with_a_killed_parent(tmp_path, model_file):
+    inputs = _write_inputs(tmp_path / "inputs", 16)
+    proc = subprocess.Popen(_screen_cmd(inputs, model_file, tmp_path / "store", "--workers", "2",
+                                        "--chunk-size", "2"), env=_env(tmp_path),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert _wait_for(lambda: len(_children(proc.pid)) >= 2, 120), "workers never started"
+        workers = _children(proc.pid)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    assert _wait_for(lambda: not any(_alive(p) for p in workers), 15), \
+        f"workers {[p for p in workers if _alive(p)]} survived their parent"
