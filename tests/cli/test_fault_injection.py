@@ -118,9 +118,14 @@ def _screen_cmd(inputs: Path, model_file, store: Path, *extra: str) -> list[str]
 
 def _wait_for(pred, timeout: float, step: float = 0.2) -> bool:
     end = time.monotonic() + timeout
+    import sqlite3
+
     while time.monotonic() < end:
-        if pred():
-            return True
+        try:
+            if pred():
+                return True
+        except sqlite3.OperationalError:  # the writer is still creating the store's sqlite file
+            pass
         time.sleep(step)
     return pred()
 
