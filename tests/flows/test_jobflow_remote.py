@@ -8,6 +8,9 @@ runner, exactly as on a real worker. The SLURM template is rendered, not submitt
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,6 +33,12 @@ def jfr_project(tmp_path, monkeypatch):
 
     from macefield_flows.stores import SharedMemoryStore
 
+    # the local worker runs `jf execution run` in a shell: use the jf of the running
+    # interpreter's environment, whether or not that environment's bin is on PATH
+    bin_dir = Path(sys.executable).parent
+    if shutil.which("jf", path=str(bin_dir)) is None:
+        pytest.skip(f"jobflow-remote's `jf` script not found next to {sys.executable}")
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
     SharedMemoryStore.reset()
     projects = tmp_path / "projects"
     projects.mkdir()

@@ -56,14 +56,37 @@ def test_makers_serialise_and_validate(model_file):
         StaticMaker(dtype="float16")
 
 
-def test_field_sweep(model_file, structures):
-    fields = triangle_sweep(0.02, 1)
-    assert len(fields) == 5 and fields[0] == [0.0, 0.0, 0.0]
+def test_field_sweep(model_file, monkeypatch):
+    """A hysteresis sweep through the Maker on the harmonic anisotropic toy: ions move, P follows E.
+
+    At each field the relaxed-ion polarisation must be the toy's exact linear response
+    P = d(u_relaxed(E), E) / Omega, so a sweep stuck at +E, ions that never move or a
+    P that does not change sign all fail.
+    """
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    from macefield_flows.jobs import _model
+    from macefield_flows.testing import anisotropic_toy_system
+    from macefield_flows.units import E_PER_A2_TO_C_PER_M2
+
+    toy, toy_model, atoms = anisotropic_toy_system()
+    monkeypatch.setattr(_model, "get_model", lambda *a, **k: toy_model)  # the job loads the toy
+    fields = triangle_sweep(0.1, 2, direction=(1.0, -0.5, 2.0))
+    assert len(fields) == 9 and fields[0] == [0.0, 0.0, 0.0]
     sweep = FieldSweepMaker(model=str(model_file), device="cpu", electric_fields=fields, relax=True,
-                            fmax=0.2, max_steps=3).make(structures[2])
+                            fmax=1e-6, max_steps=3000).make(AseAtomsAdaptor.get_structure(atoms))
     resp = run_locally(sweep, store=get_jobstore("memory"), ensure_success=True)
     doc = resp[sweep.uuid][1].output
-    assert doc.status.value == "successful" and len(doc.polarization) == 5
+    assert doc.status.value == "successful" and len(doc.polarization) == 9 and all(doc.relax_converged)
+    z3 = np.zeros((3, 3))
+    for e, p, s in zip(fields, doc.polarization, doc.structures):
+        u = toy.relax(z3, np.asarray(e))
+        expected = toy.dipole(u, z3, np.asarray(e)) / toy.volume * E_PER_A2_TO_C_PER_M2
+        np.testing.assert_allclose(p, expected, rtol=1e-4, atol=1e-7, err_msg=f"field {e}")
+        moved = s.cart_coords - atoms.positions
+        np.testing.assert_allclose(moved - moved.mean(axis=0), u, atol=2e-5)
     p = np.asarray(doc.polarization)
-    assert np.allclose(p[0], p[2], atol=1e-2)  # back at zero field on the way down (no hysteresis here)
-    assert not np.allclose(p[1], p[3])  # +E and -E differ
+    e_max, e_min = int(np.argmax([f[2] for f in fields])), int(np.argmin([f[2] for f in fields]))
+    np.testing.assert_allclose(p[e_max], -p[e_min], rtol=1e-4)  # P changes sign with E
+    assert np.linalg.norm(p[e_max]) > 1e-3
+    assert np.abs(doc.structures[e_max].cart_coords - atoms.positions).max() > 1e-3  # ions really move

@@ -41,7 +41,17 @@ def test_safe_format_round_trip(tmp_path, tiny_model, low_symmetry_structures):
     # the payload is plain data: loadable with weights_only=True
     payload = torch.load(path, weights_only=True)
     assert payload["format"] == "macefield-flows-model"
-    assert load_model(path, dtype="float32").model_info.dtype == "float32"
+    single = load_model(path, dtype="float32")
+    assert single.model_info.dtype == "float32"
+    # the numbers, not only the label: every floating parameter and buffer is float32
+    tensors = list(single.named_parameters()) + list(single.named_buffers())
+    wrong = [name for name, t in tensors if t.is_floating_point() and t.dtype != torch.float32]
+    assert not wrong and any(t.dtype == torch.float32 for _, t in tensors), wrong
+    # and it computes in float32, agreeing with float64 to float32 precision
+    atoms = low_symmetry_structures[0]
+    out32, out64 = run(single, atoms, None), run(loaded, atoms, None)
+    assert out32["forces"].dtype == np.float32
+    np.testing.assert_allclose(out32["forces"], out64["forces"], rtol=1e-3, atol=1e-4)
 
 
 def _install_published_class(module_name: str, class_name: str):
