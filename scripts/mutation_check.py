@@ -15,7 +15,7 @@ use one core (``OMP_NUM_THREADS=1``).
 Usage (from the repository root)::
 
     OMP_NUM_THREADS=1 PYTHONPATH=src python scripts/mutation_check.py physics \\
-        --sample 40 --out mutation-physics.json -- tests/physics tests/documents/test_task_document.py
+        --sample 40 --out mutation-physics.json --tests tests/physics tests/documents/test_task_document.py
 
 Run it once with the older tests (a checkout of them, ``--rootdir``) and once
 with the current ones to compare scores on the same sampled mutants.
@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rootdir", default=".", help="folder the test paths are relative to")
     parser.add_argument("--out", default=None, help="JSON report")
     parser.add_argument("--list", action="store_true", help="only list the mutants")
-    parser.add_argument("tests", nargs="*", help="test paths (after --)")
+    parser.add_argument("--tests", nargs="+", required=True, help="test paths (relative to --rootdir)")
     args = parser.parse_args(argv)
     all_mutants = enumerate_mutants(args.target)
     rng = random.Random(args.seed)

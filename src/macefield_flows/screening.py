@@ -284,7 +284,7 @@ def _assemble(structure: Structure, r: Any, symmetrize: bool, symprec: float,
             e_max, direction, strain_max = emmet_piezo_maximum(tensors["piezo_tensor"], structure)
             out.update(e_ij_max=e_max, max_direction=direction, strain_for_max=strain_max)
         except (ValueError, ArithmeticError, IndexError, np.linalg.LinAlgError) as exc:
-            out["warnings"].append(f"e_ij_max not computed (IEEE frame conversion failed: {exc})")
+            out["warnings"].append(f"e_ij_max not computed: {exc}")
         out.update(
             e_ij_max_longitudinal=float(e_ij_max_longitudinal(tensors["piezo_tensor"])[0]),
             piezo_strain_tensor=piezo_strain_tensor(tensors["piezo_tensor"], tensors["elastic_tensor"]).tolist(),

@@ -137,3 +137,16 @@ def test_every_emmet_named_field_is_checked():
     emmet_names = set(polar.PiezoelectricDoc.model_fields) | set(polar.DielectricDoc.model_fields)
     shared = (set(ElectricResponseTaskDoc.model_fields) & emmet_names) - IDENTITY_FIELDS
     assert shared == EMMET_NAMED_AND_CHECKED
+
+
+def test_no_ieee_frame_is_an_explicit_gap():
+    """A rattled hexagonal cell (found monoclinic) has no IEEE frame in pymatgen: emmet fails, we say why."""
+    rng = np.random.default_rng(0)
+    zno = Structure(Lattice.hexagonal(3.25, 5.2), ["Zn", "Zn", "O", "O"],
+                    [[1 / 3, 2 / 3, 0], [2 / 3, 1 / 3, 0.5], [1 / 3, 2 / 3, 0.38], [2 / 3, 1 / 3, 0.88]])
+    rattled = Structure(zno.lattice, zno.species, zno.cart_coords + 0.01 * rng.standard_normal((4, 3)),
+                        coords_are_cartesian=True)
+    with pytest.raises(StopIteration):
+        emmet_values(E_ZNO, rattled)
+    with pytest.raises(ValueError, match="no IEEE frame"):
+        emmet_piezo_maximum(E_ZNO, rattled)

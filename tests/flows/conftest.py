@@ -38,7 +38,8 @@ def structures():
     zno = Structure(Lattice.hexagonal(3.25, 5.2), ["Zn", "Zn", "O", "O"],
                     [[1 / 3, 2 / 3, 0], [2 / 3, 1 / 3, 0.5], [1 / 3, 2 / 3, 0.38], [2 / 3, 1 / 3, 0.88]])
     # rattled (seeded): a low-symmetry structure, so no path can lean on symmetry reduction
-    zno.translate_sites(list(range(len(zno))), 0.01 * rng.standard_normal((len(zno), 3)), frac_coords=False)
+    zno = Structure(zno.lattice, zno.species, zno.cart_coords + 0.01 * rng.standard_normal((len(zno), 3)),
+                    coords_are_cartesian=True)
     zno.properties = {"structure_id": "ZnO", "material_id": "mp-2133"}
     out.append(zno)
     return out

@@ -40,7 +40,9 @@ def test_static_and_piezo_makers_lists(model_file, structures, bad_structure):
     assert batch.tasks[2].status.value == "failed" and batch.tasks[2].failure_reason
     assert batch.tasks[0].epsilon_static is not None and batch.tasks[0].force_constants is None
     pz = resp[piezo.uuid][1].output
-    assert np.shape(pz.piezo_tensor) == (3, 6) and pz.e_ij_max is not None
+    assert np.shape(pz.piezo_tensor) == (3, 6) and pz.e_ij_max_longitudinal is not None
+    # the rattled ZnO has no IEEE frame in pymatgen (emmet fails on it too): None, and the reason
+    assert pz.e_ij_max is not None or any("e_ij_max not computed" in w for w in pz.warnings)
     assert np.shape(pz.elastic_tensor) == (6, 6) and np.shape(pz.piezo_strain_tensor) == (3, 6)
 
 

@@ -279,6 +279,11 @@ def emmet_piezo_maximum(e_voigt: np.ndarray, structure: Any) -> tuple[float, lis
         (xx, yy, zz, yz, xz, xy), C/m^2.
     structure : pymatgen Structure the tensor refers to.
 
+    Raises
+    ------
+    ValueError
+        pymatgen cannot find the IEEE frame of ``structure``.
+
     Returns
     -------
     e_ij_max : float
@@ -291,7 +296,11 @@ def emmet_piezo_maximum(e_voigt: np.ndarray, structure: Any) -> tuple[float, lis
     e = np.asarray(e_voigt, dtype=float)
     if e.shape != (3, 6):
         raise ValueError(f"expected shape (3, 6), got {e.shape}")
-    ieee = PiezoTensor.from_voigt(e).convert_to_ieee(structure)
+    try:
+        ieee = PiezoTensor.from_voigt(e).convert_to_ieee(structure)
+    except StopIteration as exc:  # pymatgen finds no IEEE axes (e.g. a slightly rattled hexagonal cell)
+        raise ValueError(f"{structure.composition.reduced_formula}: pymatgen finds no IEEE frame for this "
+                         "structure (emmet-core cannot build a PiezoelectricDoc for it either)") from exc
     u, s, vt = np.linalg.svd(np.asarray(ieee.voigt, dtype=float), full_matrices=False)
     i = int(np.argmax(np.abs(s)))
     direction = u[i]
