@@ -246,12 +246,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rootdir", default=".", help="folder the test paths are relative to")
     parser.add_argument("--out", default=None, help="JSON report")
     parser.add_argument("--list", action="store_true", help="only list the mutants")
+    parser.add_argument("--survivors-of", default=None,
+                        help="JSON report of an earlier run: rerun only its surviving mutants (a larger "
+                             "test set kills every mutant a subset killed)")
     parser.add_argument("--tests", nargs="+", required=True, help="test paths (relative to --rootdir)")
     args = parser.parse_args(argv)
     all_mutants = enumerate_mutants(args.target)
     rng = random.Random(args.seed)
     sample = sorted(rng.sample(range(len(all_mutants)), min(args.sample, len(all_mutants))))
     mutants = [all_mutants[i] for i in sample]
+    carried: list[Mutant] = []
+    if args.survivors_of:
+        earlier = json.loads(Path(args.survivors_of).read_text())["mutants"]
+        alive = {(m["module"], m["function"], m["site"]) for m in earlier if m["status"] == "survived"}
+        carried = [Mutant(**{**m, "seconds": 0.0}) for m in earlier if m["status"] == "killed"]
+        mutants = [m for m in mutants if (m.module, m.function, m.site) in alive]
     if args.list:
         for m in mutants:
             print(f"{m.module}:{m.line} {m.function} [{m.kind}] {m.description}")
@@ -278,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         m.status = "survived" if rc == 0 else "killed"
         m.seconds = round(time.perf_counter() - t0, 1)
         print(f"[{m.status}] {m.module}:{m.line} {m.function} {m.description} ({m.seconds} s)", flush=True)
+    mutants = carried + mutants
     valid = [m for m in mutants if m.status in ("killed", "survived")]
     killed = sum(m.status == "killed" for m in valid)
     score = killed / len(valid) if valid else float("nan")
