@@ -246,12 +246,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rootdir", default=".", help="folder the test paths are relative to")
     parser.add_argument("--out", default=None, help="JSON report")
     parser.add_argument("--list", action="store_true", help="only list the mutants")
+    parser.add_argument("--kinds", default=None,
+                        help="comma-separated mutation kinds to keep (e.g. einsum,axes,transpose: index errors)")
     parser.add_argument("--survivors-of", default=None,
                         help="JSON report of an earlier run: rerun only its surviving mutants (a larger "
                              "test set kills every mutant a subset killed)")
     parser.add_argument("--tests", nargs="+", required=True, help="test paths (relative to --rootdir)")
     args = parser.parse_args(argv)
     all_mutants = enumerate_mutants(args.target)
+    if args.kinds:
+        all_mutants = [m for m in all_mutants if m.kind in args.kinds.split(",")]
     rng = random.Random(args.seed)
     sample = sorted(rng.sample(range(len(all_mutants)), min(args.sample, len(all_mutants))))
     mutants = [all_mutants[i] for i in sample]
