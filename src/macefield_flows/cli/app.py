@@ -295,16 +295,36 @@ def convert(
 
 @app.command("export")
 def export(
-    output: Path = typer.Argument(..., help="JSON file of task documents (input of `macefield compare`)."),
+    output: Optional[Path] = typer.Argument(None, help="JSON file of task documents (input of `macefield compare`)."),
     store: Optional[str] = typer.Option(None, "--store", "-s", help="Store folder or mongodb:// URI."),
+    structures: Optional[Path] = typer.Option(None, "--structures", help="Folder for CIF + POSCAR of each structure."),
+    born: Optional[Path] = typer.Option(None, "--born", help="Folder for phonopy BORN files."),
+    force_constants: Optional[Path] = typer.Option(None, "--force-constants", help="Folder for FORCE_CONSTANTS."),
+    phonons: Optional[Path] = typer.Option(None, "--phonons", help="Folder for phonopy.yaml + phonon data."),
+    supercell: Optional[List[int]] = typer.Option(None, "--supercell", help="3 integers: exact supercell force "
+                                                  "constants with --model (dispersion), e.g. --supercell 3 --supercell 3 --supercell 3."),
+    model: str = typer.Option("default", "--model", "-m", help="Model for --supercell force constants."),
+    device: str = typer.Option("cpu", "--device", help="Device for --supercell force constants."),
 ):
-    """Write every task document of the store to one JSON file (a maggma JSONStore)."""
+    """Write the store's task documents to one JSON file and/or hand-off files (see cli/export.py)."""
     from macefield_flows.stores import get_jobstore, iter_task_docs
 
     with user_errors():
-        docs = list(iter_task_docs(get_jobstore(store)))
-        output.write_text(json.dumps(docs, default=str))
-        console.print(f"{len(docs)} documents written to {output}")
+        job_store = get_jobstore(store)
+        docs = list(iter_task_docs(job_store))
+        if output is None and not any((structures, born, force_constants, phonons)):
+            raise ValueError("nothing to export: give OUTPUT and/or --structures/--born/--force-constants/--phonons")
+        if output is not None:
+            output.write_text(json.dumps(docs, default=str))
+            console.print(f"{len(docs)} documents written to {output}")
+        if any((structures, born, force_constants, phonons)):
+            from macefield_flows.cli.export import export_files
+
+            if supercell and len(supercell) != 3:
+                raise ValueError(f"--supercell {supercell}: expected 3 integers")
+            counts = export_files(docs, job_store, structures, born, force_constants, phonons,
+                                  supercell or None, model, device)
+            console.print(", ".join(f"{v} {k}" for k, v in counts.items()))
 
 
 def main() -> None:
