@@ -119,8 +119,11 @@ def _screen_cmd(inputs: Path, model_file, store: Path, *extra: str) -> list[str]
 def _wait_for(pred, timeout: float, step: float = 0.2) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        if pred():
-            return True
+        try:
+            if pred():
+                return True
+        except Exception:  # noqa: BLE001 (the store is being created by the other process)
+            pass
         time.sleep(step)
     return pred()
 
