@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "macefield_flows"
+INTEROP_PLAIN = ["interop/__init__.py", "interop/phonopy.py", "interop/emmet.py", "interop/phonons.py"]
 NO_TORCH = ["units.py", "exceptions.py", "screening.py", "physics", "schemas", "references", "comparison",
             "interop"]
-NO_JOBFLOW = NO_TORCH + ["model", "engine", "calculator.py", "testing.py", "interop/phonopy.py",
-                         "interop/emmet.py"]
+NO_JOBFLOW = [e for e in NO_TORCH if e != "interop"] + INTEROP_PLAIN + ["model", "engine", "calculator.py",
+                                                                         "testing.py"]
 
 
 def _imports(path: Path) -> set[str]:

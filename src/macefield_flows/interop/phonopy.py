@@ -116,11 +116,18 @@ def nac_params(doc: Any) -> dict[str, Any]:
 
 
 def phonopy_atoms(structure: Any):
-    """PhonopyAtoms of a pymatgen Structure (site order kept)."""
+    """PhonopyAtoms of a pymatgen Structure (site order kept, ASE's masses as the engine uses).
+
+    phonopy's own mass table differs from ASE's in the 5th digit; setting the engine's
+    masses keeps phonopy's frequencies equal to the task document's.
+    """
     _phonopy()
+    from ase.data import atomic_masses
     from pymatgen.io.phonopy import get_phonopy_structure
 
-    return get_phonopy_structure(structure)
+    cell = get_phonopy_structure(structure)
+    cell.masses = atomic_masses[np.asarray(cell.numbers)]
+    return cell
 
 
 def born_lines(params: dict[str, Any], structure: Any, symprec: float = 1e-5) -> list[str]:
