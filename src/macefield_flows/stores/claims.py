@@ -4,8 +4,9 @@ Before computing a chunk, a process claims the chunk's resume keys. A claim is
 a small file ``<store>/claims/<key>`` created atomically (``O_CREAT|O_EXCL``)
 that holds the owner (host, pid, run id) and an expiry time; the owner renews
 its claims (heartbeat) while it computes and removes them when the documents are
-stored. A claim whose expiry has passed belongs to a run that died (kill -9,
-lost node): another process takes it over (atomic rename) and computes the key.
+stored. A claim whose expiry has passed, or whose owner process no longer
+exists on this host, belongs to a run that died (kill -9, lost node): another
+process takes it over (atomic rename) and computes the key.
 
 Claims live next to the embedded store (a folder on a shared or local disk).
 Stores without a folder (MongoDB, memory) get :class:`NoClaims` (every key is
@@ -86,6 +87,23 @@ class FolderClaims:
         except ValueError:  # being written: treat as live (its writer holds it)
             return {"owner": "?", "expires": time.time() + self.ttl_s}
 
+    @staticmethod
+    def _dead(claim: dict[str, Any], now: Optional[float] = None) -> bool:
+        """Expired, or owned by a process of this host that no longer exists (killed run)."""
+        if float(claim.get("expires", 0)) < (now or time.time()):
+            return True
+        host, _, rest = str(claim.get("owner", "")).partition(":")
+        pid = rest.split(":")[0]
+        if host != socket.gethostname() or not pid.isdigit():
+            return False
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return _is_zombie(int(pid))
+
     def _create(self, path: Path) -> bool:
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -129,7 +147,7 @@ class FolderClaims:
                     ok = self._create(path)
                 elif claim.get("owner") == self.owner:
                     ok = True
-                elif float(claim.get("expires", 0)) < time.time():
+                elif self._dead(claim):
                     ok = self._take_over(path, claim)
             if ok:
                 with self._lock:
@@ -143,7 +161,7 @@ class FolderClaims:
         now = time.time()
         for key in keys:
             claim = self._read(self._path(key))
-            if claim and claim.get("owner") != self.owner and float(claim.get("expires", 0)) >= now:
+            if claim and claim.get("owner") != self.owner and not self._dead(claim, now):
                 out.append(key)
         return out
 
@@ -179,6 +197,14 @@ class FolderClaims:
         with self._lock:
             held = list(self._held)
         self.release(held)
+
+
+def _is_zombie(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def claims_for(store: Any, ttl_s: Optional[float] = None) -> Any:
