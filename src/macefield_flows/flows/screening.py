@@ -40,6 +40,7 @@ class ScreeningMaker(ModelSettings, Maker):
     electric_field : uniform field (3,) V/Angstrom for relaxation and properties, or None.
     max_atoms_per_batch : engine batch cap (None: engine's cost model).
     symmetrize : symmetrise Born charges, eps and piezo/elastic tensors to the space group.
+    quality_thresholds : overrides of the quality thresholds (docs/quality.md), or None.
     (model, device, dtype, head, trust_pickle: see :class:`ModelSettings`.)
     """
 
@@ -53,6 +54,7 @@ class ScreeningMaker(ModelSettings, Maker):
     electric_field: Optional[Sequence[float]] = None
     max_atoms_per_batch: Optional[int] = None
     symmetrize: bool = True
+    quality_thresholds: Optional[dict] = None
 
     def __post_init__(self) -> None:
         self._check_model_settings()
@@ -75,7 +77,8 @@ class ScreeningMaker(ModelSettings, Maker):
         """The property Maker of each chunk."""
         rm = self.relax_maker()
         return ElectricResponseMaker(max_atoms_per_batch=self.max_atoms_per_batch, symmetrize=self.symmetrize,
-                                     relax_settings=rm.settings() if rm else None, **self._common())
+                                     relax_settings=rm.settings() if rm else None,
+                                     quality_thresholds=self.quality_thresholds, **self._common())
 
     def resume_keys(self, structures: Sequence[Structure]) -> list[str]:
         """Resume key of each structure under this Maker's settings."""
