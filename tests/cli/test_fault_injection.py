@@ -229,3 +229,12 @@ def test_finished_relaxation_of_an_interrupted_chunk_is_reused(tmp_path, model_f
         assert r["steps"] == relaxed[r["resume_key"]]["steps"]
     docs = _docs(store)
     assert len(docs) == 3 and all(d["relaxed"] for d in docs)
+
+
+def test_materials_project_id_without_key_is_a_failed_input(monkeypatch):
+    from macefield_flows.cli.inputs import collect_inputs
+
+    for var in ("MP_API_KEY", "PMG_MAPI_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    (item,) = collect_inputs(["mp-149"])
+    assert not item.ok and item.source == "mp-149" and "API key" in item.reason
