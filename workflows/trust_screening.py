@@ -119,21 +119,31 @@ def faults(args) -> dict:
     proc = subprocess.Popen(screen_cmd(argv, store, args.model, args.screen_args + ["--chunk-size", "5"]),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     target = args.n // 2
-    while proc.poll() is None and len([d for d in docs_of(store) if d["status"] == "successful"]) < target \
-            if store.exists() else proc.poll() is None:
+
+    def n_done() -> int:
+        try:
+            return len([d for d in docs_of(store) if d["status"] == "successful"]) if store.exists() else 0
+        except Exception:  # noqa: BLE001 (the store is being created)
+            return 0
+
+    while proc.poll() is None and n_done() < target:
         time.sleep(2)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     before = {d["task_id"]: d["provenance"]["completed_at"] for d in docs_of(store)}
     rerun = subprocess.run(screen_cmd(argv, store, args.model, args.screen_args), capture_output=True, text=True)
     docs = docs_of(store)
-    recomputed = sum(1 for d in docs if d["task_id"] in before and before[d["task_id"]] != d["provenance"]["completed_at"])
+    # failed-input documents are rewritten on every run (same task_id); count computed structures only
+    recomputed = sum(1 for d in docs if d["status"] == "successful" and d["task_id"] in before
+                     and before[d["task_id"]] != d["provenance"]["completed_at"])
+    n_success_before = sum(1 for d in docs_of(store) if d["status"] == "successful" and d["task_id"] in before)
     by_case = {}
     for c in cases:
-        mine = [d for d in docs if d.get("input_source") == c.arg or c.arg in str(d.get("failure_reason"))]
+        mine = [d for d in docs if str(d.get("input_source", "")).startswith(c.arg)]
         by_case[c.kind] = [(d["status"], d.get("failure_reason") or ",".join(
             f["name"] for f in (d.get("quality") or {}).get("flags", []))) for d in mine]
-    return {"n_inputs_args": len(argv), "killed_after_docs": len(before), "rerun_exit": rerun.returncode,
+    return {"n_inputs_args": len(argv), "killed_after_docs": len(before),
+            "successful_before_kill": n_success_before, "rerun_exit": rerun.returncode,
             "rerun_stdout_head": rerun.stdout[:400], "documents": len(docs), "recomputed_after_kill": recomputed,
             "corpus": by_case, "flags": flag_counts(docs)}
 

@@ -89,6 +89,12 @@ def _list(x: Any) -> Any:
     return None if x is None else np.asarray(x, dtype=float).tolist()
 
 
+def _input_source(structure: Any) -> Optional[str]:
+    props = getattr(structure, "properties", None) or {}
+    src = props.get("input_source")
+    return str(src) if src else None
+
+
 def _identity(structure: Structure) -> dict[str, Any]:
     comp = structure.composition
     elements = sorted({el.symbol for el in comp.elements})
@@ -125,6 +131,7 @@ def failed_task_doc(
         material_id=material_id,
         structure_id=structure_id,
         input_structure=input_structure if isinstance(input_structure, Structure) else None,
+        input_source=_input_source(input_structure),
         status=TaskStatus.FAILED,
         failure_reason=reason,
         quality=Quality(reliable=False, flags=[QualityFlag(name="failed", message=reason, affects=["all"])]),
@@ -191,6 +198,7 @@ def build_task_doc(
     return ElectricResponseTaskDoc(
         task_id=provenance.settings_hash or None,
         input_structure=input_structure,
+        input_source=_input_source(input_structure),
         structure=structure,
         status=TaskStatus.SUCCESS,
         provenance=provenance,

@@ -24,7 +24,7 @@ def cif_dir(tmp_path, structures):
 
 
 def test_help_everywhere():
-    for cmd in ([], ["screen"], ["demo"], ["query"], ["compare"], ["info"], ["export"], ["train"]):
+    for cmd in ([], ["screen"], ["demo"], ["query"], ["compare"], ["info"], ["export"], ["train"], ["show"]):
         result = runner.invoke(app, cmd + ["--help"])
         assert result.exit_code == 0, result.output
         assert "Usage" in result.output

@@ -203,3 +203,38 @@ def test_two_concurrent_screens_compute_each_structure_once(tmp_path, model_file
     computed = [t["task_id"] for r in raw for t in (r["output"].get("tasks") or [])]
     assert len(computed) == len(set(computed)) == 12  # no structure computed twice
     assert not any((store / "claims").iterdir())  # every claim released
+
+
+def test_finished_relaxation_of_an_interrupted_chunk_is_reused(tmp_path, model_file):
+    inputs = _write_inputs(tmp_path / "inputs", 3)
+    store = tmp_path / "store"
+    args = ["screen", str(inputs), "--model", str(model_file), "--device", "cpu", "--store", str(store),
+            "--fmax", "0.2"]
+    assert runner.invoke(app, args).exit_code == 0
+    js = get_jobstore(str(store))
+    relaxed = {r["resume_key"]: r for o in js.docs_store.query({"output.kind": "relax_batch"})
+               for r in o["output"]["records"]}
+    assert len(relaxed) == 3 and not any(r["reused"] for r in relaxed.values())
+    # an interruption after the relaxation: the property documents were never written
+    js.docs_store.remove_docs({"output.kind": "electric_response_batch"})
+    assert _docs(store) == []
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0, again.output
+    assert "3 to compute" in again.output
+    reused = [r for o in get_jobstore(str(store)).docs_store.query({"output.kind": "relax_batch"})
+              for r in o["output"]["records"] if r["reused"]]
+    assert sorted(r["resume_key"] for r in reused) == sorted(relaxed)
+    for r in reused:  # the very same relaxed structure, not a new relaxation
+        assert r["structure"]["lattice"] == relaxed[r["resume_key"]]["structure"]["lattice"]
+        assert r["steps"] == relaxed[r["resume_key"]]["steps"]
+    docs = _docs(store)
+    assert len(docs) == 3 and all(d["relaxed"] for d in docs)
+
+
+def test_materials_project_id_without_key_is_a_failed_input(monkeypatch):
+    from macefield_flows.cli.inputs import collect_inputs
+
+    for var in ("MP_API_KEY", "PMG_MAPI_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    (item,) = collect_inputs(["mp-149"])
+    assert not item.ok and item.source == "mp-149" and "API key" in item.reason

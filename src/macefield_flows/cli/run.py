@@ -55,13 +55,15 @@ def _die_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watchdog, name="macefield-parent-watchdog", daemon=True).start()
 
 
-def _run_chunk_isolated(maker_dict: dict, structures: list[dict]) -> tuple[list[dict], list[dict]]:
+def _run_chunk_isolated(maker_dict: dict, structures: list[dict],
+                        reuse: Optional[dict[str, dict]] = None) -> tuple[list[dict], list[dict]]:
     """Worker process: run one chunk into a memory store, return (outputs, data documents)."""
     from macefield_flows.stores import get_jobstore
 
     maker = ScreeningMaker.from_dict(maker_dict)
     store = get_jobstore("memory")
-    run_locally(maker.make([Structure.from_dict(s) for s in structures]), store=store, log=False,
+    run_locally(maker.make([Structure.from_dict(s) for s in structures], reuse_relaxations=reuse), store=store,
+                log=False,
                 raise_immediately=True)
     docs = [{k: v for k, v in d.items() if k != "_id"} for d in store.docs_store.query()]
     data = [{k: v for k, v in d.items() if k != "_id"} for d in store.additional_stores["data"].query()]
@@ -105,13 +107,15 @@ def run_screening(maker: ScreeningMaker, structures: Sequence[Structure], store:
             chunk = claims.acquire(free[:size]) if free else []
             if len(chunk) < size and len(free) > size:  # part of the head is claimed: look further
                 chunk += claims.acquire([k for k in free[size:] if k not in chunk][: size - len(chunk)])
+            reuse = _relaxations(maker, store, chunk)
             if chunk and pool is None:
-                _run_chunk_here(maker, [pending[k] for k in chunk], store)
+                _run_chunk_here(maker, [pending[k] for k in chunk], store, reuse)
                 _finish(chunk, pending, claims, progress)
                 computed += len(chunk)
                 continue
             if chunk:
-                fut = pool.submit(_run_chunk_isolated, maker.as_dict(), [pending[k].as_dict() for k in chunk])
+                fut = pool.submit(_run_chunk_isolated, maker.as_dict(), [pending[k].as_dict() for k in chunk],
+                                  reuse)
                 in_flight[fut] = chunk
                 if len(in_flight) < workers and len(free) > len(chunk):
                     continue
@@ -153,9 +157,23 @@ def _finish(keys: list[str], pending: dict[str, Structure], claims: Any,
         progress(len(keys))
 
 
-def _run_chunk_here(maker: ScreeningMaker, chunk: list[Structure], store: JobStore) -> None:
+def _relaxations(maker: ScreeningMaker, store: JobStore, keys: list[str]) -> Optional[dict[str, dict]]:
+    """Finished relaxations of ``keys`` stored by an interrupted run (None when there is nothing to reuse)."""
+    if not keys or not maker.relax:
+        return None
+    from macefield_flows.stores.results import stored_relaxations
+
+    found = stored_relaxations(store, keys)
+    if found:
+        logger.info("reusing %d finished relaxations of an interrupted run", len(found))
+    return found or None
+
+
+def _run_chunk_here(maker: ScreeningMaker, chunk: list[Structure], store: JobStore,
+                    reuse: Optional[dict[str, dict]] = None) -> None:
     try:
-        responses = run_locally(maker.make(chunk), store=store, log=False, raise_immediately=True)
+        responses = run_locally(maker.make(chunk, reuse_relaxations=reuse), store=store, log=False,
+                                raise_immediately=True)
     except MacefieldError:
         raise
     except Exception as exc:  # noqa: BLE001 (a job that failed as a whole: say why, in one line)

@@ -85,7 +85,7 @@ class ScreeningMaker(ModelSettings, Maker):
         return self.response_maker().resume_keys(structures)
 
     def make(self, structures: Structure | Sequence[Structure] | Sequence[str],
-             skip_keys: Optional[Iterable[str]] = None) -> Flow:
+             skip_keys: Optional[Iterable[str]] = None, reuse_relaxations: Optional[dict[str, dict]] = None) -> Flow:
         """Build the screening flow.
 
         Parameters
@@ -94,6 +94,9 @@ class ScreeningMaker(ModelSettings, Maker):
             Structure, or Materials Project ids (``"mp-149"``; fetched through
             :mod:`macefield_flows.references.mp_source`, needs ``MP_API_KEY``).
         skip_keys : resume keys already stored; those structures are left out.
+        reuse_relaxations : resume key -> stored successful RelaxRecord dict (see
+            :func:`macefield_flows.stores.results.stored_relaxations`): those structures
+            are not relaxed again (an interrupted screening keeps its finished relaxations).
 
         Returns
         -------
@@ -116,7 +119,8 @@ class ScreeningMaker(ModelSettings, Maker):
             chunk_keys = [k for _, k in chunk]
             relaxed = None
             if relax_maker is not None:
-                rjob = relax_maker.make(chunk_structs)
+                reuse = [(reuse_relaxations or {}).get(k) for k in chunk_keys]
+                rjob = relax_maker.make(chunk_structs, keys=chunk_keys, reuse=reuse if any(reuse) else None)
                 rjob.name = f"relax {c}"
                 jobs.append(rjob)
                 relaxed = rjob.output
