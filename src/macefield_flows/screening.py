@@ -24,6 +24,7 @@ import numpy as np
 from pymatgen.core import Structure
 
 from macefield_flows.exceptions import MacefieldError
+from macefield_flows.schemas.quality import Quality, QualityFlag
 from macefield_flows.schemas.task import ElectricResponseTaskDoc, Provenance, TaskStatus
 from macefield_flows.units import E_PER_A2_TO_C_PER_M2
 
@@ -88,6 +89,12 @@ def _list(x: Any) -> Any:
     return None if x is None else np.asarray(x, dtype=float).tolist()
 
 
+def _input_source(structure: Any) -> Optional[str]:
+    props = getattr(structure, "properties", None) or {}
+    src = props.get("input_source")
+    return str(src) if src else None
+
+
 def _identity(structure: Structure) -> dict[str, Any]:
     comp = structure.composition
     elements = sorted({el.symbol for el in comp.elements})
@@ -97,6 +104,15 @@ def _identity(structure: Structure) -> dict[str, Any]:
         "elements": elements,
         "nsites": len(structure),
     }
+
+
+def assess_quality(doc: dict[str, Any], thresholds: Any = None, extra_flags: Optional[list] = None) -> Quality:
+    """The ``quality`` section of a successful document (see :mod:`macefield_flows.physics.quality`)."""
+    from macefield_flows.physics.quality import QualityThresholds, assess, is_reliable
+
+    t = QualityThresholds.from_any(thresholds)
+    flags = assess(doc, t, extra_flags)
+    return Quality(reliable=is_reliable(flags), flags=[QualityFlag(**f) for f in flags], thresholds=t.as_dict())
 
 
 def failed_task_doc(
@@ -115,8 +131,10 @@ def failed_task_doc(
         material_id=material_id,
         structure_id=structure_id,
         input_structure=input_structure if isinstance(input_structure, Structure) else None,
+        input_source=_input_source(input_structure),
         status=TaskStatus.FAILED,
         failure_reason=reason,
+        quality=Quality(reliable=False, flags=[QualityFlag(name="failed", message=reason, affects=["all"])]),
         provenance=provenance,
         **ident,
     )
@@ -134,6 +152,7 @@ def build_task_doc(
     symprec: float = 1e-3,
     phonon_tol_thz: float = 0.1,
     keep_force_constants: bool = True,
+    quality_thresholds: Any = None,
 ) -> ElectricResponseTaskDoc:
     """Assemble one document from an engine ``StructureResult`` (+ optional ``RelaxResult``).
 
@@ -148,6 +167,8 @@ def build_task_doc(
     phonon_tol_thz : imaginary frequencies with ``|nu|`` below this are noise (THz).
     keep_force_constants : keep the (3N, 3N) force constants in the document
         (routed to the `data` store by the jobs).
+    quality_thresholds : :class:`~macefield_flows.physics.quality.QualityThresholds`, a
+        mapping of overrides, or None (defaults) for the document's ``quality`` section.
 
     Returns a failed document when the engine or the physics assembly failed.
     """
@@ -170,14 +191,14 @@ def build_task_doc(
     if relax_result is not None:
         fields.update(relaxed=True, relax_converged=bool(relax_result.converged),
                       relax_steps=int(relax_result.steps))
-        if not relax_result.converged:
-            fields["warnings"].append(
-                f"relaxation not converged after {relax_result.steps} steps "
-                f"(max force {relax_result.max_force:.3g} eV/A)")
+    fields["quality"] = assess_quality({**fields, "structure": structure, "input_structure": input_structure},
+                                       quality_thresholds, fields.pop("_extra_flags", []))
+    fields["warnings"] = [f.message for f in fields["quality"].flags]
     large = ["force_constants"] if fields.get("force_constants") is not None else []
     return ElectricResponseTaskDoc(
         task_id=provenance.settings_hash or None,
         input_structure=input_structure,
+        input_source=_input_source(input_structure),
         structure=structure,
         status=TaskStatus.SUCCESS,
         provenance=provenance,
@@ -257,10 +278,6 @@ def _assemble(structure: Structure, r: Any, symmetrize: bool, symprec: float,
             has_imaginary_modes=d.has_imaginary_modes, ionic_dielectric_reliable=d.ionic_reliable,
             ir_intensities=np.asarray(d.ir_intensities).tolist(),
         )
-        if d.has_imaginary_modes:
-            out["warnings"].append(
-                f"{len(d.unstable_modes)} imaginary optical mode(s) at Gamma: not a minimum, "
-                "epsilon_ionic / piezo ionic parts unreliable")
 
     strain = (r.dipole_strain, r.internal_strain, r.strain_hessian)
     if born is not None and fc is not None and all(x is not None for x in strain):
@@ -289,17 +306,17 @@ def _assemble(structure: Structure, r: Any, symmetrize: bool, symprec: float,
             e_ij_max_longitudinal=float(e_ij_max_longitudinal(tensors["piezo_tensor"])[0]),
             piezo_strain_tensor=piezo_strain_tensor(tensors["piezo_tensor"], tensors["elastic_tensor"]).tolist(),
         )
-        if not p.elastically_stable:
-            out["warnings"].append("relaxed-ion elastic tensor not positive definite (d unreliable)")
+    from macefield_flows.physics.quality import flag
+
+    extra = []
     for key, value in list(out.items()):
         if key != "warnings" and isinstance(value, (list, float)) and not np.all(np.isfinite(np.asarray(value, dtype=float))):
             out[key] = None  # never store NaN/inf (invalid JSON): say why instead
-            out["warnings"].append(f"{key} undefined (non-finite; e.g. singular elastic tensor)")
+            extra.append(flag("non_finite", f"{key} undefined (non-finite; e.g. singular elastic tensor)",
+                              affects=[key]))
+    out["_extra_flags"] = extra
     if violations:
         out["symmetry_violations"] = violations
-        big = {k: round(v, 4) for k, v in violations.items() if v > 0.05}
-        if big:
-            out["warnings"].append(f"tensors violate the space group before symmetrisation: {big}")
     return out
 
 

@@ -24,7 +24,7 @@ def cif_dir(tmp_path, structures):
 
 
 def test_help_everywhere():
-    for cmd in ([], ["screen"], ["demo"], ["query"], ["compare"], ["info"], ["export"], ["train"]):
+    for cmd in ([], ["screen"], ["demo"], ["query"], ["compare"], ["info"], ["export"], ["train"], ["show"]):
         result = runner.invoke(app, cmd + ["--help"])
         assert result.exit_code == 0, result.output
         assert "Usage" in result.output
@@ -50,15 +50,20 @@ def test_screen_query_rerun(tmp_path, model_file, cif_dir):
             "--no-relax", "--chunk-size", "1"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "2 to compute" in result.output and "2 inputs: 2 successful" in result.output
+    assert "2 to compute" in result.output
+    counts = next(line for line in result.output.splitlines() if line.startswith("2 inputs: ") and "compute" not in line)
+    assert "failed" not in counts and "missing" not in counts, counts
     again = runner.invoke(app, args)
     assert again.exit_code == 0 and "0 to compute" in again.output
 
-    out = runner.invoke(app, ["query", "--store", store, "--format", "json"])
+    out = runner.invoke(app, ["query", "--store", store, "--format", "json", "--include-unreliable"])
     assert out.exit_code == 0, out.output
     docs = json.loads(out.output)
     assert {d["structure_id"] for d in docs} == {"MgO", "NaCl"}
-    csv = runner.invoke(app, ["query", "--store", store, "--format", "csv", "--formula", "NaCl"])
+    default = json.loads(runner.invoke(app, ["query", "--store", store, "--format", "json"]).output)
+    assert {d["task_id"] for d in default} == {d["task_id"] for d in docs if d["quality"]["reliable"]}
+    csv = runner.invoke(app, ["query", "--store", store, "--format", "csv", "--formula", "NaCl",
+                              "--include-unreliable"])
     assert csv.exit_code == 0 and csv.output.count("\n") == 2 and "NaCl" in csv.output
     assert runner.invoke(app, ["query", "--store", store, "--failed", "--format", "json"]).output.strip() == "[]"
 

@@ -189,22 +189,40 @@ def query(
     zmax_min: Optional[float] = typer.Option(None, "--zstar-min", help="Minimum max|Z*| component, e."),
     eij_min: Optional[float] = typer.Option(None, "--eij-min", help="Minimum e_ij_max, C/m^2."),
     failed: bool = typer.Option(False, "--failed", help="Only failed structures."),
+    include_unreliable: bool = typer.Option(False, "--include-unreliable", help="Also results the quality "
+                                            "assessment marks unreliable (left out by default)."),
+    flag: Optional[List[str]] = typer.Option(None, "--flag", help="Only results with this quality flag "
+                                             "(repeatable), e.g. imaginary_modes."),
+    sort: Optional[str] = typer.Option(None, "--sort", help="Sort by a column, largest first (e_ij_max, "
+                                       "e_total, e_electronic, zstar_max, ...)."),
+    ascending: bool = typer.Option(False, "--ascending", help="With --sort: smallest first."),
+    limit: Optional[int] = typer.Option(None, "--limit", "-n", help="At most N documents."),
     model_name: Optional[str] = typer.Option(None, "--model-name", help="Only this provenance.model_name."),
-    fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, csv, json or markdown (table becomes "
+                            "markdown when the output is not a terminal: full values)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
 ):
-    """Filter the results store and print a table, CSV or JSON."""
-    from macefield_flows.cli.tables import filter_docs, render
+    """Filter the results store (reliable results by default) and print a table, CSV, JSON or Markdown."""
+    from macefield_flows.cli.tables import filter_docs, render, sort_docs
 
     from macefield_flows.stores import get_jobstore, iter_task_docs
 
     with user_errors():
-        if fmt not in ("table", "csv", "json"):
-            raise ValueError(f"--format {fmt!r}: expected table, csv or json")
-        docs = filter_docs(iter_task_docs(get_jobstore(store)), formula=formula,
+        if fmt not in ("table", "csv", "json", "markdown"):
+            raise ValueError(f"--format {fmt!r}: expected table, csv, json or markdown")
+        if limit is not None and limit < 0:
+            raise ValueError(f"--limit {limit}: expected >= 0")
+        docs = filter_docs(iter_task_docs(get_jobstore(store, read_only=True)), formula=formula,
                            elements=[e.strip() for e in elements.split(",")] if elements else None,
                            eps_min=eps_min, eps_max=eps_max, zmax_min=zmax_min, eij_min=eij_min,
-                           failed=failed, model_name=model_name)
+                           failed=failed, model_name=model_name, include_unreliable=include_unreliable,
+                           flags=flag or None)
+        if sort:
+            docs = sort_docs(docs, sort, ascending, limit)
+        elif limit is not None:
+            docs = docs[:limit]
+        if fmt == "table" and (output is not None or not console.is_terminal):
+            fmt = "markdown"
         text = render(docs, fmt)
         if output:
             output.write_text(text if isinstance(text, str) else "")
@@ -213,6 +231,15 @@ def query(
             sys.stdout.write(text + ("\n" if not text.endswith("\n") else ""))
         else:
             console.print(text)
+
+
+def _register_show() -> None:
+    from macefield_flows.cli.show import show_command
+
+    app.command("show")(show_command)
+
+
+_register_show()
 
 
 @app.command()
@@ -295,16 +322,36 @@ def convert(
 
 @app.command("export")
 def export(
-    output: Path = typer.Argument(..., help="JSON file of task documents (input of `macefield compare`)."),
+    output: Optional[Path] = typer.Argument(None, help="JSON file of task documents (input of `macefield compare`)."),
     store: Optional[str] = typer.Option(None, "--store", "-s", help="Store folder or mongodb:// URI."),
+    structures: Optional[Path] = typer.Option(None, "--structures", help="Folder for CIF + POSCAR of each structure."),
+    born: Optional[Path] = typer.Option(None, "--born", help="Folder for phonopy BORN files."),
+    force_constants: Optional[Path] = typer.Option(None, "--force-constants", help="Folder for FORCE_CONSTANTS."),
+    phonons: Optional[Path] = typer.Option(None, "--phonons", help="Folder for phonopy.yaml + phonon data."),
+    supercell: Optional[List[int]] = typer.Option(None, "--supercell", help="3 integers: exact supercell force "
+                                                  "constants with --model (dispersion), e.g. --supercell 3 --supercell 3 --supercell 3."),
+    model: str = typer.Option("default", "--model", "-m", help="Model for --supercell force constants."),
+    device: str = typer.Option("cpu", "--device", help="Device for --supercell force constants."),
 ):
-    """Write every task document of the store to one JSON file (a maggma JSONStore)."""
+    """Write the store's task documents to one JSON file and/or hand-off files (see cli/export.py)."""
     from macefield_flows.stores import get_jobstore, iter_task_docs
 
     with user_errors():
-        docs = list(iter_task_docs(get_jobstore(store)))
-        output.write_text(json.dumps(docs, default=str))
-        console.print(f"{len(docs)} documents written to {output}")
+        job_store = get_jobstore(store)
+        docs = list(iter_task_docs(job_store))
+        if output is None and not any((structures, born, force_constants, phonons)):
+            raise ValueError("nothing to export: give OUTPUT and/or --structures/--born/--force-constants/--phonons")
+        if output is not None:
+            output.write_text(json.dumps(docs, default=str))
+            console.print(f"{len(docs)} documents written to {output}")
+        if any((structures, born, force_constants, phonons)):
+            from macefield_flows.cli.export import export_files
+
+            if supercell and len(supercell) != 3:
+                raise ValueError(f"--supercell {supercell}: expected 3 integers")
+            counts = export_files(docs, job_store, structures, born, force_constants, phonons,
+                                  supercell or None, model, device)
+            console.print(", ".join(f"{v} {k}" for k, v in counts.items()))
 
 
 def main() -> None:

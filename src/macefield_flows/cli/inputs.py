@@ -145,6 +145,7 @@ def read_structure_file(path: Path, elements: Optional[Sequence[str]] = None) ->
             props = dict(obj.properties or {})
             sid = str(props.get("structure_id") or props.get("material_id") or sid)
             props["structure_id"] = sid
+            props["input_source"] = source
             obj.properties = props
         if reason is None:
             reason = structure_problem(obj, elements)
@@ -193,7 +194,7 @@ def _materials_project_items(mp_ids: list[str], elements: Optional[Sequence[str]
             items.append(InputItem(mid, mid, None, "not found in the Materials Project"))
             continue
         s = s.copy()
-        s.properties = {**(s.properties or {}), "material_id": mid, "structure_id": mid}
+        s.properties = {**(s.properties or {}), "material_id": mid, "structure_id": mid, "input_source": mid}
         items.append(InputItem(mid, mid, s, structure_problem(s, elements)))
     return items
 

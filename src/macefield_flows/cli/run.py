@@ -12,7 +12,8 @@ import logging
 import os
 import sys
 import threading
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any, Callable, Optional, Sequence
 
 from jobflow import JobStore, run_locally
@@ -54,13 +55,15 @@ def _die_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watchdog, name="macefield-parent-watchdog", daemon=True).start()
 
 
-def _run_chunk_isolated(maker_dict: dict, structures: list[dict]) -> tuple[list[dict], list[dict]]:
+def _run_chunk_isolated(maker_dict: dict, structures: list[dict],
+                        reuse: Optional[dict[str, dict]] = None) -> tuple[list[dict], list[dict]]:
     """Worker process: run one chunk into a memory store, return (outputs, data documents)."""
     from macefield_flows.stores import get_jobstore
 
     maker = ScreeningMaker.from_dict(maker_dict)
     store = get_jobstore("memory")
-    run_locally(maker.make([Structure.from_dict(s) for s in structures]), store=store, log=False,
+    run_locally(maker.make([Structure.from_dict(s) for s in structures], reuse_relaxations=reuse), store=store,
+                log=False,
                 raise_immediately=True)
     docs = [{k: v for k, v in d.items() if k != "_id"} for d in store.docs_store.query()]
     data = [{k: v for k, v in d.items() if k != "_id"} for d in store.additional_stores["data"].query()]
@@ -69,48 +72,127 @@ def _run_chunk_isolated(maker_dict: dict, structures: list[dict]) -> tuple[list[
 
 def run_screening(maker: ScreeningMaker, structures: Sequence[Structure], store: JobStore,
                   skip_keys: set[str], workers: int = 1,
-                  progress: Optional[Callable[[int], None]] = None) -> int:
-    """Compute the structures whose resume key is not in ``skip_keys``; returns how many ran.
+                  progress: Optional[Callable[[int], None]] = None, claims: Any = None,
+                  include_failed: bool = True, poll_s: float = 2.0) -> int:
+    """Compute the structures whose resume key is not in ``skip_keys``; returns how many this run computed.
 
     Each chunk is written to ``store`` as soon as it finishes, so an interruption
-    loses at most the chunks in flight.
+    loses at most the chunks in flight. With ``claims`` (see
+    :mod:`macefield_flows.stores.claims`) every chunk is claimed before it runs and
+    the store is read again before each chunk: structures another process stored
+    or is computing meanwhile are not computed twice (``progress`` still counts
+    them, so the bar ends at its total).
     """
+    from macefield_flows.stores.claims import NoClaims
+
+    claims = claims or NoClaims()
     keys = maker.resume_keys(structures)
-    todo = [s for s, k in zip(structures, keys) if k not in skip_keys]
+    pending: dict[str, Structure] = {}
+    for s, k in zip(structures, keys):
+        if k not in skip_keys:
+            pending.setdefault(k, s)
     size = int(maker.chunk_size)
-    chunks = [todo[i:i + size] for i in range(0, len(todo), size)]
-    if workers <= 1:
-        for chunk in chunks:
-            try:
-                responses = run_locally(maker.make(chunk), store=store, log=False, raise_immediately=True)
-            except MacefieldError:
-                raise
-            except Exception as exc:  # noqa: BLE001 (a job that failed as a whole: say why, in one line)
-                raise MacefieldError(f"a screening job failed: {type(exc).__name__}: {exc}") from exc
-            _check_responses(responses)
-            if progress:
-                progress(len(chunk))
-        return len(todo)
-    maker_dict = maker.as_dict()
-    with ProcessPoolExecutor(max_workers=workers, initializer=_die_with_parent,
-                             initargs=(os.getpid(),)) as pool:
-        futures = {pool.submit(_run_chunk_isolated, maker_dict, [s.as_dict() for s in c]): len(c)
-                   for c in chunks}
-        for fut in as_completed(futures):
-            try:
-                docs, data = fut.result()
-            except MacefieldError:
-                raise
-            except Exception as exc:  # noqa: BLE001 (BrokenProcessPool when a worker was killed, job errors)
-                raise MacefieldError(f"a screening worker failed: {type(exc).__name__}: {exc} (finished "
-                                     "chunks are stored; rerun the same command to resume)") from exc
-            if data:
-                store.additional_stores["data"].update(data, key="blob_uuid")
-            if docs:
-                store.docs_store.update(docs, key=["uuid", "index"])
-            if progress:
-                progress(futures[fut])
-    return len(todo)
+    computed = 0
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_die_with_parent,
+                               initargs=(os.getpid(),)) if workers > 1 else None
+    in_flight: dict[Any, list[str]] = {}
+    try:
+        while pending or in_flight:
+            done_elsewhere = _stored(store, [k for k in pending if k not in _flat(in_flight)], include_failed)
+            for k in done_elsewhere:
+                pending.pop(k, None)
+            if done_elsewhere and progress:
+                progress(len(done_elsewhere))
+            free = [k for k in pending if k not in _flat(in_flight)]
+            chunk = claims.acquire(free[:size]) if free else []
+            if len(chunk) < size and len(free) > size:  # part of the head is claimed: look further
+                chunk += claims.acquire([k for k in free[size:] if k not in chunk][: size - len(chunk)])
+            reuse = _relaxations(maker, store, chunk)
+            if chunk and pool is None:
+                _run_chunk_here(maker, [pending[k] for k in chunk], store, reuse)
+                _finish(chunk, pending, claims, progress)
+                computed += len(chunk)
+                continue
+            if chunk:
+                fut = pool.submit(_run_chunk_isolated, maker.as_dict(), [pending[k].as_dict() for k in chunk],
+                                  reuse)
+                in_flight[fut] = chunk
+                if len(in_flight) < workers and len(free) > len(chunk):
+                    continue
+            if in_flight:
+                finished, _ = wait(list(in_flight), timeout=None if chunk or not free else poll_s,
+                                   return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    done = in_flight.pop(fut)
+                    _store_worker_output(fut, store)
+                    _finish(done, pending, claims, progress)
+                    computed += len(done)
+            elif pending:  # everything left is claimed by live runs: wait for their documents
+                time.sleep(poll_s)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+        claims.release(list(pending))
+    return computed
+
+
+def _flat(in_flight: dict[Any, list[str]]) -> set[str]:
+    return {k for keys in in_flight.values() for k in keys}
+
+
+def _stored(store: JobStore, keys: list[str], include_failed: bool) -> set[str]:
+    if not keys:
+        return set()
+    from macefield_flows.stores import stored_keys
+
+    return stored_keys(store, keys, include_failed=include_failed)
+
+
+def _finish(keys: list[str], pending: dict[str, Structure], claims: Any,
+            progress: Optional[Callable[[int], None]]) -> None:
+    for k in keys:
+        pending.pop(k, None)
+    claims.release(keys)
+    if progress:
+        progress(len(keys))
+
+
+def _relaxations(maker: ScreeningMaker, store: JobStore, keys: list[str]) -> Optional[dict[str, dict]]:
+    """Finished relaxations of ``keys`` stored by an interrupted run (None when there is nothing to reuse)."""
+    if not keys or not maker.relax:
+        return None
+    from macefield_flows.stores.results import stored_relaxations
+
+    found = stored_relaxations(store, keys)
+    if found:
+        logger.info("reusing %d finished relaxations of an interrupted run", len(found))
+    return found or None
+
+
+def _run_chunk_here(maker: ScreeningMaker, chunk: list[Structure], store: JobStore,
+                    reuse: Optional[dict[str, dict]] = None) -> None:
+    try:
+        responses = run_locally(maker.make(chunk, reuse_relaxations=reuse), store=store, log=False,
+                                raise_immediately=True)
+    except MacefieldError:
+        raise
+    except Exception as exc:  # noqa: BLE001 (a job that failed as a whole: say why, in one line)
+        raise MacefieldError(f"a screening job failed: {type(exc).__name__}: {exc}") from exc
+    _check_responses(responses)
+
+
+def _store_worker_output(fut: Any, store: JobStore) -> None:
+    try:
+        docs, data = fut.result()
+    except MacefieldError:
+        raise
+    except Exception as exc:  # noqa: BLE001 (BrokenProcessPool when a worker was killed, job errors)
+        raise MacefieldError(f"a screening worker failed: {type(exc).__name__}: {exc} (finished "
+                             "chunks are stored; rerun the same command to resume)") from exc
+    if data:
+        store.additional_stores["data"].update(data, key="blob_uuid")
+    if docs:
+        store.docs_store.update(docs, key=["uuid", "index"])
 
 
 def _check_responses(responses: dict[str, Any]) -> None:

@@ -105,16 +105,25 @@ def screen_inputs(items: list[InputItem], maker: Any, store: Any, info: Any, wor
     todo = [k for k in first if k not in skip]
     echo(f"{len(items)} inputs: {len(bad)} cannot be screened, {len(good)} structures "
          f"({len(first)} distinct), {len(first) - len(todo)} already stored, {len(todo)} to compute")
+    n_computed = 0
     if todo:
+        from macefield_flows.stores.claims import claims_for
+
         structures = [first[k].structure for k in todo]
-        if progress_factory is None:
-            run_screening(maker, structures, store, set(), workers)
-        else:
-            with progress_factory(len(todo)) as advance:
-                run_screening(maker, structures, store, set(), workers, progress=advance)
+        claims = claims_for(store)
+        try:
+            if progress_factory is None:
+                n_computed = run_screening(maker, structures, store, set(), workers, claims=claims,
+                                           include_failed=not retry_failed)
+            else:
+                with progress_factory(len(todo)) as advance:
+                    n_computed = run_screening(maker, structures, store, set(), workers, progress=advance,
+                                               claims=claims, include_failed=not retry_failed)
+        finally:
+            claims.close()
     _alias_duplicates(store, good, keys)
     summary = summarise(items, keys, store, info)
-    summary.n_computed, summary.n_already_stored = len(todo), len(first) - len(todo)
+    summary.n_computed, summary.n_already_stored = n_computed, len(first) - len(todo)
     return summary
 
 

@@ -11,7 +11,10 @@ import numpy as np
 from rich.table import Table
 
 COLUMNS = ("structure_id", "formula_pretty", "status", "e_electronic", "e_ionic", "e_total", "n",
-           "zstar_max", "e_ij_max", "has_imaginary_modes", "failure_reason")
+           "zstar_max", "e_ij_max", "has_imaginary_modes", "reliable", "flags", "failure_reason", "task_id")
+#: columns ``--sort`` accepts (numbers; documents without the value go last)
+SORTABLE = ("e_electronic", "e_ionic", "e_total", "n", "zstar_max", "e_ij_max", "e_ij_max_longitudinal",
+            "energy_per_atom", "nsites")
 
 
 def zstar_max(doc: dict) -> Optional[float]:
@@ -20,12 +23,31 @@ def zstar_max(doc: dict) -> Optional[float]:
     return None if not born else float(np.abs(np.asarray(born)).max())
 
 
+def flag_names(doc: dict) -> list[str]:
+    """Names of the quality flags of a document."""
+    return [f.get("name") for f in ((doc.get("quality") or {}).get("flags") or [])]
+
+
+def is_reliable(doc: dict) -> bool:
+    """Successful and judged reliable (documents without a quality section count as reliable)."""
+    return doc.get("status") == "successful" and bool((doc.get("quality") or {}).get("reliable", True))
+
+
 def filter_docs(docs: Iterable[dict], formula=None, elements=None, eps_min=None, eps_max=None, zmax_min=None,
-                eij_min=None, failed=False, model_name=None) -> list[dict]:
-    """Documents matching every given criterion (None = no criterion)."""
+                eij_min=None, failed=False, model_name=None, include_unreliable: bool = True,
+                flags: Optional[list[str]] = None) -> list[dict]:
+    """Documents matching every given criterion (None = no criterion).
+
+    ``include_unreliable=False`` leaves out successful documents whose quality
+    section says unreliable; ``flags`` keeps only documents carrying all those flags.
+    """
     out = []
     for d in docs:
         if failed != (d.get("status") == "failed"):
+            continue
+        if flags and not set(flags) <= set(flag_names(d)):
+            continue
+        if not failed and not flags and not include_unreliable and not is_reliable(d):
             continue
         if formula and d.get("formula_pretty") != formula:
             continue
@@ -47,9 +69,26 @@ def filter_docs(docs: Iterable[dict], formula=None, elements=None, eps_min=None,
     return out
 
 
+def sort_docs(docs: list[dict], field: str, ascending: bool = False, limit: Optional[int] = None) -> list[dict]:
+    """Documents sorted by a numeric column (descending by default; missing values last), first ``limit``."""
+    if field not in SORTABLE:
+        raise ValueError(f"--sort {field!r}: expected one of {', '.join(SORTABLE)}")
+
+    def value(d: dict) -> Optional[float]:
+        v = zstar_max(d) if field == "zstar_max" else d.get(field)
+        return None if v is None else float(v)
+
+    have = [d for d in docs if value(d) is not None]
+    have.sort(key=value, reverse=not ascending)
+    out = have + [d for d in docs if value(d) is None]
+    return out[:limit] if limit is not None else out
+
+
 def _row(d: dict) -> dict[str, Any]:
     row = {c: d.get(c) for c in COLUMNS}
     row["zstar_max"] = zstar_max(d)
+    row["flags"] = ",".join(flag_names(d))
+    row["reliable"] = is_reliable(d) if d.get("status") == "successful" else False
     return row
 
 
@@ -62,10 +101,17 @@ def _fmt(v: Any) -> str:
 
 
 def render(docs: list[dict], fmt: str = "table") -> Any:
-    """A rich Table, or CSV / JSON text."""
+    """A rich Table (terminal), or CSV / JSON / Markdown text with full values (never truncated)."""
     if fmt == "json":
         return json.dumps(docs, default=str, indent=1)
     rows = [_row(d) for d in docs]
+    if fmt == "markdown":
+        def cell(v: Any) -> str:
+            return "" if v is None else str(v).replace("|", "\\|").replace("\n", " ")
+
+        lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+        lines += ["| " + " | ".join(cell(r[c]) for c in COLUMNS) + " |" for r in rows]
+        return "\n".join(lines) + "\n"
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=list(COLUMNS))
@@ -74,7 +120,7 @@ def render(docs: list[dict], fmt: str = "table") -> Any:
         return buf.getvalue()
     table = Table(title=f"{len(rows)} documents")
     for c in COLUMNS:
-        table.add_column(c)
+        table.add_column(c, overflow="fold")
     for r in rows:
         table.add_row(*[_fmt(r[c]) for c in COLUMNS])
     return table

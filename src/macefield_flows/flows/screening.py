@@ -40,6 +40,7 @@ class ScreeningMaker(ModelSettings, Maker):
     electric_field : uniform field (3,) V/Angstrom for relaxation and properties, or None.
     max_atoms_per_batch : engine batch cap (None: engine's cost model).
     symmetrize : symmetrise Born charges, eps and piezo/elastic tensors to the space group.
+    quality_thresholds : overrides of the quality thresholds (docs/quality.md), or None.
     (model, device, dtype, head, trust_pickle: see :class:`ModelSettings`.)
     """
 
@@ -53,6 +54,7 @@ class ScreeningMaker(ModelSettings, Maker):
     electric_field: Optional[Sequence[float]] = None
     max_atoms_per_batch: Optional[int] = None
     symmetrize: bool = True
+    quality_thresholds: Optional[dict] = None
 
     def __post_init__(self) -> None:
         self._check_model_settings()
@@ -75,14 +77,15 @@ class ScreeningMaker(ModelSettings, Maker):
         """The property Maker of each chunk."""
         rm = self.relax_maker()
         return ElectricResponseMaker(max_atoms_per_batch=self.max_atoms_per_batch, symmetrize=self.symmetrize,
-                                     relax_settings=rm.settings() if rm else None, **self._common())
+                                     relax_settings=rm.settings() if rm else None,
+                                     quality_thresholds=self.quality_thresholds, **self._common())
 
     def resume_keys(self, structures: Sequence[Structure]) -> list[str]:
         """Resume key of each structure under this Maker's settings."""
         return self.response_maker().resume_keys(structures)
 
     def make(self, structures: Structure | Sequence[Structure] | Sequence[str],
-             skip_keys: Optional[Iterable[str]] = None) -> Flow:
+             skip_keys: Optional[Iterable[str]] = None, reuse_relaxations: Optional[dict[str, dict]] = None) -> Flow:
         """Build the screening flow.
 
         Parameters
@@ -91,6 +94,9 @@ class ScreeningMaker(ModelSettings, Maker):
             Structure, or Materials Project ids (``"mp-149"``; fetched through
             :mod:`macefield_flows.references.mp_source`, needs ``MP_API_KEY``).
         skip_keys : resume keys already stored; those structures are left out.
+        reuse_relaxations : resume key -> stored successful RelaxRecord dict (see
+            :func:`macefield_flows.stores.results.stored_relaxations`): those structures
+            are not relaxed again (an interrupted screening keeps its finished relaxations).
 
         Returns
         -------
@@ -113,7 +119,8 @@ class ScreeningMaker(ModelSettings, Maker):
             chunk_keys = [k for _, k in chunk]
             relaxed = None
             if relax_maker is not None:
-                rjob = relax_maker.make(chunk_structs)
+                reuse = [(reuse_relaxations or {}).get(k) for k in chunk_keys]
+                rjob = relax_maker.make(chunk_structs, keys=chunk_keys, reuse=reuse if any(reuse) else None)
                 rjob.name = f"relax {c}"
                 jobs.append(rjob)
                 relaxed = rjob.output

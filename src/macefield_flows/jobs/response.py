@@ -41,6 +41,8 @@ class BaseResponseMaker(ModelSettings, Maker):
     keep_force_constants : store the (3N, 3N) force constants (in the `data` store).
     relax_settings : settings of a preceding relaxation (set by the screening flow;
         part of the resume key).
+    quality_thresholds : overrides of :class:`~macefield_flows.physics.quality.QualityThresholds`
+        (name -> value) for the documents' ``quality`` section; None: defaults (docs/quality.md).
     (model, device, dtype, head, trust_pickle: see :class:`ModelSettings`.)
     """
 
@@ -52,6 +54,7 @@ class BaseResponseMaker(ModelSettings, Maker):
     phonon_tol_thz: float = 0.1
     keep_force_constants: bool = True
     relax_settings: Optional[dict] = None
+    quality_thresholds: Optional[dict] = None
 
     properties: ClassVar[tuple[str, ...]] = screening.PIEZO_PROPERTIES
     task_label: ClassVar[str] = "electric response"
@@ -61,6 +64,9 @@ class BaseResponseMaker(ModelSettings, Maker):
         self.electric_field = check_field(self.electric_field)
         if self.max_atoms_per_batch is not None and self.max_atoms_per_batch < 1:
             raise ValueError(f"{self.max_atoms_per_batch=}, expected a positive integer or None")
+        from macefield_flows.physics.quality import QualityThresholds
+
+        QualityThresholds.from_any(self.quality_thresholds)  # unknown names / bad values fail here
 
     def settings(self) -> dict[str, Any]:
         """Settings that change the numbers (part of the resume key; no device)."""
@@ -133,7 +139,8 @@ def run_response(maker: BaseResponseMaker, structures: Any, relaxed: Optional[Re
                                             mid, sid, maker.task_label)
         else:
             doc = screening.build_task_doc(s, r, prov, relax_obj, mid, sid, maker.task_label, maker.symmetrize,
-                                           maker.symprec, maker.phonon_tol_thz, maker.keep_force_constants)
+                                           maker.symprec, maker.phonon_tol_thz, maker.keep_force_constants,
+                                           maker.quality_thresholds)
         docs.append(doc)
     n_ok = sum(d.status == TaskStatus.SUCCESS for d in docs)
     logger.info("%s: %d structures, %d failed, %.1f s", maker.name, len(docs), len(docs) - n_ok,

@@ -258,6 +258,10 @@ class RelaxRecord(BaseModel):
     max_stress: Optional[float] = Field(None, description="Final max |stress|, eV/Angstrom^3.")
     structure_id: Optional[str] = Field(None, description="Label of the input structure.")
     material_id: Optional[str] = Field(None, description="Materials Project id when known.")
+    resume_key: Optional[str] = Field(
+        None, description="Resume key of the screening this relaxation belongs to (lets an interrupted "
+        "screening reuse a finished relaxation).")
+    reused: bool = Field(False, description="True when this record was taken from an earlier run, not recomputed.")
 
     model_config = {"arbitrary_types_allowed": True}
 

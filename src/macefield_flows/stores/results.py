@@ -124,3 +124,22 @@ def write_task_docs(store: JobStore, docs: list[dict]) -> None:
                      "completed_at": datetime.now(timezone.utc).isoformat()})
     if rows:
         store.docs_store.update(rows, key=["uuid", "index"])
+
+
+def stored_relaxations(store: JobStore, keys: Iterable[str]) -> dict[str, dict]:
+    """Successful relaxation records (dicts) stored for resume ``keys``: key -> record.
+
+    A screening interrupted between its relaxation and its property job leaves
+    the relaxation output in the store; a rerun reuses it instead of relaxing again.
+    """
+    wanted = set(keys)
+    if not wanted:
+        return {}
+    found: dict[str, dict] = {}
+    crit = {"output.kind": "relax_batch", "output.records.resume_key": {"$in": sorted(wanted)}}
+    for out in store.docs_store.query(crit, properties=["output.records"]):
+        for rec in (out.get("output") or {}).get("records") or []:
+            key = rec.get("resume_key")
+            if key in wanted and rec.get("ok") and rec.get("structure"):
+                found[key] = {k: v for k, v in rec.items() if k != "_id"}
+    return found

@@ -27,11 +27,15 @@ def default_store_dir() -> Path:
     return Path(home).expanduser() / "store"
 
 
-def get_jobstore(spec: Optional[str | os.PathLike] = None, connect: bool = True) -> JobStore:
+def get_jobstore(spec: Optional[str | os.PathLike] = None, connect: bool = True,
+                 read_only: bool = False) -> JobStore:
     """JobStore (docs + additional ``data`` store) for ``spec``; see the module table.
 
     With ``connect=True`` the store is connected (and a MongoDB pinged), so an
-    unreachable server fails here with a :class:`StoreError`.
+    unreachable server fails here with a :class:`StoreError`. With
+    ``read_only=True`` (queries) nothing is created or imported, and an embedded
+    store in a folder this process cannot write (montydb writes when it opens a
+    collection) is read from a private temporary copy.
     """
     spec = spec if spec not in (None, "") else os.environ.get(STORE_ENV) or "default"
     spec = str(spec)
@@ -52,6 +56,8 @@ def get_jobstore(spec: Optional[str | os.PathLike] = None, connect: bool = True)
         store = _mongo_jobstore(spec)
     else:
         folder = default_store_dir() if spec == "default" else Path(spec).expanduser()
+        if read_only:
+            return _read_only_embedded(folder, connect)
         if folder.exists() and not folder.is_dir():
             raise StoreError(f"store path {str(folder)!r} is a file; give a folder or a mongodb:// URI")
         try:
@@ -63,6 +69,28 @@ def get_jobstore(spec: Optional[str | os.PathLike] = None, connect: bool = True)
         _connect(store, spec)
         if isinstance(store.docs_store, EmbeddedMontyStore):
             _import_legacy_json(store, Path(store.docs_store.database_path))
+    return store
+
+
+def _read_only_embedded(folder: Path, connect: bool) -> JobStore:
+    """The embedded store of ``folder`` for reading; a temporary copy when the folder is not writable."""
+    import shutil
+    import tempfile
+
+    if not folder.is_dir():
+        raise StoreError(f"no results store at {str(folder)!r} (screen something into it first)")
+    db = folder / EMBEDDED_DB
+    writable = os.access(folder, os.W_OK) and (not db.exists() or (
+        os.access(db, os.W_OK) and all(os.access(p, os.W_OK) for p in db.iterdir())))
+    if not writable:
+        copy = Path(tempfile.mkdtemp(prefix="macefield-ro-"))
+        if db.is_dir():
+            shutil.copytree(db, copy / EMBEDDED_DB)
+        logger.info("store %s is read-only: reading a temporary copy in %s", folder, copy)
+        folder = copy
+    store = embedded_jobstore(folder)
+    if connect:
+        _connect(store, str(folder))
     return store
 
 
