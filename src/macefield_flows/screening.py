@@ -301,14 +301,18 @@ def _assemble(structure: Structure, r: Any, symmetrize: bool, symprec: float,
             e_max, direction, strain_max = emmet_piezo_maximum(tensors["piezo_tensor"], structure)
             out.update(e_ij_max=e_max, max_direction=direction, strain_for_max=strain_max)
         except (ValueError, ArithmeticError, IndexError, np.linalg.LinAlgError) as exc:
-            out["warnings"].append(f"e_ij_max not computed: {exc}")
+            from macefield_flows.physics.quality import flag as _flag
+
+            out.setdefault("_ieee_flags", []).append(
+                _flag("e_ij_max_undefined", f"e_ij_max not computed: {exc}",
+                      affects=["e_ij_max", "max_direction", "strain_for_max"]))
         out.update(
             e_ij_max_longitudinal=float(e_ij_max_longitudinal(tensors["piezo_tensor"])[0]),
             piezo_strain_tensor=piezo_strain_tensor(tensors["piezo_tensor"], tensors["elastic_tensor"]).tolist(),
         )
     from macefield_flows.physics.quality import flag
 
-    extra = []
+    extra = out.pop("_ieee_flags", [])
     for key, value in list(out.items()):
         if key != "warnings" and isinstance(value, (list, float)) and not np.all(np.isfinite(np.asarray(value, dtype=float))):
             out[key] = None  # never store NaN/inf (invalid JSON): say why instead
