@@ -61,7 +61,7 @@ def preflight_model(model: str, head: Optional[str], trust_pickle: bool) -> Any:
     try:  # the rule of the calculator and the engine (model/heads.py)
         resolve_head(info.heads, head, warn=False)
     except HeadError as exc:
-        raise ValueError(f"--head: {path.name}: {exc}") from None
+        raise ValueError(f"--head {head!r}: {path.name}: {exc}") from None
     return path, info
 
 
