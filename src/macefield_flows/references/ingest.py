@@ -8,8 +8,9 @@ Usage::
     ingest_references(store)                       # every dataset
     ingest_references(store, ["mp_piezo_dejong2015"], limit=50)
 
-The files are read from :func:`~macefield_flows.references.paths.resolve_reference_dir`
-(``MACEFIELD_REFERENCE_DIR``); nothing is copied into the repository.
+The files are found by :func:`~macefield_flows.references.paths.reference_file`:
+``MACEFIELD_REFERENCE_DIR`` when set, else the sets shipped in ``data/references/``.
+A missing or corrupt file raises :class:`ReferenceDataError` naming it.
 """
 
 from __future__ import annotations
@@ -25,13 +26,10 @@ import numpy as np
 from pymatgen.core import Structure
 
 from macefield_flows.exceptions import ReferenceDataError
+from macefield_flows.physics.piezo import emmet_piezo_maximum
 from macefield_flows.references.paths import reference_file
 from macefield_flows.references.splits import allowed_for_training, dataset_info, material_split
-from macefield_flows.references.tensors import (
-    e_ij_max_emmet,
-    e_ij_max_longitudinal_legacy,
-    piezo_invariants,
-)
+from macefield_flows.references.tensors import e_ij_max_longitudinal_legacy, piezo_invariants
 from macefield_flows.schemas.reference import ReferenceDoc
 
 logger = logging.getLogger(__name__)
@@ -39,11 +37,14 @@ logger = logging.getLogger(__name__)
 
 def _read_rows(filename: str, reference_dir: Optional[str | os.PathLike]) -> list[dict[str, Any]]:
     path = reference_file(filename, reference_dir)
-    if path.suffix == ".gz":
-        with gzip.open(path, "rt") as fh:
-            return [json.loads(line) for line in fh if line.strip()]
-    with open(path) as fh:
-        data = json.load(fh)
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rt") as fh:
+                return [json.loads(line) for line in fh if line.strip()]
+        with open(path) as fh:
+            data = json.load(fh)
+    except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReferenceDataError(f"reference file {str(path)!r} is unreadable or corrupt: {exc}") from None
     return list(data.values()) if isinstance(data, dict) else data
 
 
@@ -53,6 +54,37 @@ def _means(doc: dict[str, Any]) -> None:
             doc[mean_key] = float(np.trace(np.asarray(doc[key], dtype=float)) / 3.0)
     if doc.get("e_electronic") is not None and doc["e_electronic"] > 0:
         doc["n"] = float(np.sqrt(doc["e_electronic"]))
+
+
+_TENSORS_IN_IEEE_FRAME = {"mp_piezo_dejong2015"}
+"""Datasets whose piezo tensors are emmet's output, already converted to the IEEE frame
+(the Materials Project serves them so): emmet's ``e_ij_max`` is their largest singular
+value as given. Converting them a second time is not the identity for 207 of the 941
+de Jong tensors (pymatgen re-symmetrises them in another setting, e.g. -42m, -43m)."""
+
+
+def _e_ij_max_ieee(doc: dict[str, Any], e: np.ndarray) -> Optional[float]:
+    """emmet's ``e_ij_max`` (C/m^2): largest singular value of the tensor in the IEEE frame.
+
+    A tensor that is not already in the IEEE frame is converted as emmet does
+    (`emmet_piezo_maximum` on the structure of its frame: ``piezo_structure``,
+    or ``structure`` when ``piezo_frame`` is ``"structure"``). ``None`` when that
+    frame is unknown or pymatgen finds no IEEE frame for it (emmet-core could not
+    compute it either).
+    """
+    if doc["dataset"] in _TENSORS_IN_IEEE_FRAME:
+        return float(np.linalg.svd(e, compute_uv=False)[0])
+    frame_structure = doc.get("piezo_structure")
+    if frame_structure is None and doc.get("piezo_frame") in (None, "structure"):
+        frame_structure = doc["structure"]
+    if frame_structure is None:
+        logger.info("%s: piezo frame unknown, e_ij_max_emmet left empty", doc["reference_id"])
+        return None
+    try:
+        return emmet_piezo_maximum(e, Structure.from_dict(frame_structure))[0]
+    except ValueError as exc:
+        logger.info("%s: e_ij_max_emmet left empty (%s)", doc["reference_id"], exc)
+        return None
 
 
 def make_reference_doc(dataset: str, source_id: str, structure: dict[str, Any], **values: Any) -> ReferenceDoc:
@@ -84,7 +116,7 @@ def make_reference_doc(dataset: str, source_id: str, structure: dict[str, Any], 
     if doc.get("piezo_total") is not None:
         e = np.asarray(doc["piezo_total"], dtype=float)
         doc["e_ij_max_longitudinal"] = e_ij_max_longitudinal_legacy(e)
-        doc["e_ij_max_emmet"] = e_ij_max_emmet(e)
+        doc["e_ij_max_emmet"] = _e_ij_max_ieee(doc, e)
         doc["piezo_invariants"] = piezo_invariants(e)
     return ReferenceDoc(**doc)
 
