@@ -42,3 +42,13 @@ def test_benchmark_values_match_reference_files(reference_dir):
     mgo = next(iter_reference_docs("phonopy_born_examples", rows=[1]))
     assert mgo.formula_pretty == "MgO"
     assert np.allclose(entries["MgO"].value("born"), mgo.born, atol=1e-6)
+
+
+def test_gaas_eps_inf_kept_but_out_of_metrics():
+    """GaAs eps_inf 35.1 (Petretto, PBEsol, near-metallic) is carried for provenance, never used."""
+    gaas = next(e for e in load_benchmark_set() if e.name == "GaAs")
+    (item,) = gaas.values["eps_electronic"]
+    assert item["source_id"] == "row1010" and item["value"][0][0] == pytest.approx(35.12, abs=0.01)
+    assert item["use_in_metrics"] is False and "PBEsol" in item["exclusion_reason"]
+    assert gaas.value("eps_electronic") is None
+    assert gaas.value("born") is not None

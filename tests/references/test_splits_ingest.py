@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -33,21 +34,55 @@ def test_missing_reference_dir(tmp_path, monkeypatch):
 
 @pytest.mark.reference_data
 def test_splits_json_reproduced(reference_dir):
-    import gzip
+    from macefield_flows.references.ingest import _read_rows
+    from macefield_flows.references.paths import splits_file
 
-    splits = json.loads((reference_dir.parent / "splits" / "splits.json").read_text())
-    for info in splits["datasets"].values():
-        with gzip.open(reference_dir.parent / info["file"], "rt") as fh:
-            rows = [json.loads(line) for line in fh]
+    splits = json.loads(splits_file().read_text())
+    assert {"mp_dielectric_petousis2017", "mp_piezo_dejong2015", "petretto2018_dfpt_becs_epsinf"} <= set(
+        splits["datasets"])
+    for name, info in splits["datasets"].items():
+        rows = _read_rows(Path(info["file"]).name, None)
+        assert len(rows) == info["entries"] == sum(len(v) for v in info["row_index_by_split"].values()), name
         for split, idx in info["row_index_by_split"].items():
             for i in idx[::7]:
                 assert material_split(rows[i]["reduced_formula"], rows[i]["space_group"]) == split
 
 
-@pytest.mark.reference_data
-def test_data_root_accepted(reference_dir, monkeypatch):
-    monkeypatch.setenv("MACEFIELD_REFERENCE_DIR", str(reference_dir.parent))
-    assert resolve_reference_dir() == reference_dir
+def test_data_root_accepted(tmp_path, monkeypatch):
+    (tmp_path / "reference").mkdir()
+    monkeypatch.setenv("MACEFIELD_REFERENCE_DIR", str(tmp_path))
+    assert resolve_reference_dir() == tmp_path / "reference"
+
+
+def test_shipped_is_the_default(monkeypatch):
+    from macefield_flows.references.paths import reference_file, shipped_reference_dir
+
+    monkeypatch.delenv("MACEFIELD_REFERENCE_DIR", raising=False)
+    assert resolve_reference_dir() == shipped_reference_dir()
+    assert reference_file("mp_piezo_dejong2015.jsonl.gz").parent == shipped_reference_dir()
+    with pytest.raises(ReferenceDataError, match="not shipped"):
+        reference_file("mp_dielectric_becs_macefield_subset.jsonl.gz")
+
+
+def test_override_folder_first_then_shipped(tmp_path, monkeypatch):
+    """A configured folder wins for the files it holds; shipped sets it lacks still load."""
+    from macefield_flows.references.paths import reference_file, shipped_reference_dir
+
+    (tmp_path / "mp_piezo_dejong2015.jsonl.gz").write_bytes(b"")
+    monkeypatch.setenv("MACEFIELD_REFERENCE_DIR", str(tmp_path))
+    assert reference_file("mp_piezo_dejong2015.jsonl.gz") == tmp_path / "mp_piezo_dejong2015.jsonl.gz"
+    assert reference_file("mp_dielectric_petousis2017.jsonl.gz").parent == shipped_reference_dir()
+    with pytest.raises(ReferenceDataError, match="not found in"):
+        reference_file("mp_dielectric_becs_macefield_subset.jsonl.gz")
+
+
+def test_corrupt_reference_file_is_an_error(tmp_path, monkeypatch):
+    (tmp_path / "mp_piezo_dejong2015.jsonl.gz").write_bytes(b"\x1f\x8b not really gzip")
+    (tmp_path / "mp_dielectric_petousis2017.jsonl.gz").write_text("{not json")
+    monkeypatch.setenv("MACEFIELD_REFERENCE_DIR", str(tmp_path))
+    for name in ("mp_piezo_dejong2015", "mp_dielectric_petousis2017"):
+        with pytest.raises(ReferenceDataError, match="corrupt"):
+            list(iter_reference_docs(name))
 
 
 @pytest.mark.reference_data
@@ -55,13 +90,31 @@ def test_ingest_sample_into_store(reference_dir):
     store = MemoryStore(collection_name="refs", key="reference_id")
     store.connect()
     n = ingest_references(store, ["mp_dielectric_petousis2017", "mp_piezo_dejong2015",
-                                  "petretto2018_dfpt_becs_epsinf", "mp_dielectric_becs_macefield_subset",
-                                  "mp_ferroelectric_paths_smidt2020", "phonopy_born_examples"], limit=5)
-    assert n == 5 * 5 + 5
-    doc = store.query_one({"dataset": "mp_dielectric_becs_macefield_subset"})
-    assert doc["allowed_for_training"] is False
+                                  "petretto2018_dfpt_becs_epsinf", "mp_ferroelectric_paths_smidt2020",
+                                  "phonopy_born_examples"], limit=5)
+    assert n == 5 * 5
+    doc = store.query_one({"dataset": "mp_dielectric_petousis2017"})
+    assert doc["allowed_for_training"] is (doc["split"] == "train")
     assert np.allclose(np.asarray(doc["eps_total"]), np.asarray(doc["eps_electronic"]) + np.asarray(doc["eps_ionic"]), atol=2e-3)
     assert store.query_one({"dataset": "mp_ferroelectric_paths_smidt2020"})["spontaneous_polarization_norm"] is not None
+    assert len(store.query_one({"dataset": "phonopy_born_examples"})["born"]) > 0
+
+
+@pytest.mark.reference_data
+def test_evaluation_only_subset_from_configured_folder():
+    """The MACE-Field paper subset never ships: it is read only from MACEFIELD_REFERENCE_DIR."""
+    import os
+
+    from macefield_flows.references.paths import external_reference_dir
+
+    ext = external_reference_dir()
+    if ext is None or not (ext / "mp_dielectric_becs_macefield_subset.jsonl.gz").exists():
+        pytest.skip("evaluation-only set (not redistributable): set MACEFIELD_REFERENCE_DIR to a folder holding "
+                    "mp_dielectric_becs_macefield_subset.jsonl.gz")
+    assert os.environ.get("MACEFIELD_REFERENCE_DIR")
+    doc = next(iter_reference_docs("mp_dielectric_becs_macefield_subset", limit=1))
+    assert doc.allowed_for_training is False
+    assert np.allclose(np.asarray(doc.eps_total), np.asarray(doc.eps_electronic) + np.asarray(doc.eps_ionic), atol=2e-3)
 
 
 @pytest.mark.reference_data

@@ -7,10 +7,11 @@ import json
 
 import pytest
 
+from macefield_flows.references.paths import splits_file
 from macefield_flows.training import data as D
 
 REF = D.reference_dir()
-SPLITS_JSON = REF.parent / "splits" / "splits.json"
+SPLITS_JSON = splits_file()
 _skip_no_data = pytest.mark.skipif(not (REF / D.TRAINING_ALLOWED["mp_dielectric_petousis2017"]).is_file(),
                                 reason="reference data absent")
 

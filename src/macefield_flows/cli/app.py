@@ -274,10 +274,17 @@ def info(
             from macefield_flows.jobs._model import model_path
             from macefield_flows.model import load_model
 
+            from macefield_flows.model.heads import HeadError, resolve_head
+
             m = load_model(model_path(model), device="cpu", trust_pickle=trust_pickle)
             for k, v in m.model_info.as_dict().items():
                 if k != "metadata":
                     console.print(f"model.{k:10s} {v}")
+            try:  # the head used when none is given (mace's rule, model/heads.py)
+                default_head = resolve_head(m, None, warn=False)
+            except HeadError:
+                default_head = "(none: several heads, none named 'default'; pass --head)"
+            console.print(f"model.{'head':10s} {default_head}")
 
 
 def _register_compare() -> None:

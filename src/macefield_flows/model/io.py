@@ -30,6 +30,7 @@ from mace.modules.models import ScaleShiftMACE
 from macefield_flows.exceptions import ModelLoadError, UntrustedPickleError
 from macefield_flows.model.config import build_field_mace, config_from_mace_model
 from macefield_flows.model.field_mace import FieldMACE
+from macefield_flows.model.registry import resolve_model_path
 
 logger = logging.getLogger(__name__)
 
@@ -177,7 +178,8 @@ def load_model(
 
     Parameters
     ----------
-    path : file in our format, or (with ``trust_pickle=True``) a pickled MACE/MACE-Field model.
+    path : file in our format, or (with ``trust_pickle=True``) a pickled MACE/MACE-Field model;
+        ``"default"`` or a registered name (:func:`~macefield_flows.model.registry.resolve_model_path`).
     device : torch device, e.g. ``"cpu"`` or ``"cuda"``.
     dtype : ``"float32"`` / ``"float64"``; default keeps the file's dtype.
     trust_pickle : allow unpickling (executes code from the file): only for files you trust.
@@ -189,9 +191,7 @@ def load_model(
     UntrustedPickleError
         the file is a pickle and ``trust_pickle`` is False.
     """
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise ModelLoadError(f"model file not found: {path}")
+    path = resolve_model_path(path)  # "default", registered names and paths: the one resolver
     torch_dtype = _resolve_dtype(dtype)
     sha = file_sha256(path)
     try:

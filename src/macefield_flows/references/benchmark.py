@@ -66,6 +66,16 @@ BENCHMARK_SPEC: list[tuple[str, str, list[tuple[str, str]], Optional[str]]] = [
 ]
 
 
+EXCLUDED_VALUES: dict[tuple[str, str, str], str] = {
+    ("GaAs", "eps_electronic", "row1010"): (
+        "Petretto et al. (ABINIT DFPT, PBEsol) give eps_inf = 35.1 for zinc-blende GaAs, faithful to the source "
+        "but not a usable reference: at the PBEsol lattice GaAs is nearly metallic (DFT gap close to zero), so "
+        "eps_inf diverges (experiment about 11, typical LDA/PBE DFPT 12-15). Kept for provenance, left out of "
+        "every metric."),
+}
+"""Values carried with ``use_in_metrics: false`` and their reason: (entry, property, source_id) -> reason."""
+
+
 @dataclass
 class BenchmarkEntry:
     """One benchmark crystal: structure (Angstrom) and reference values in its frame."""
@@ -82,9 +92,12 @@ class BenchmarkEntry:
     literature_unverified: list[dict[str, Any]] = field(default_factory=list)
 
     def value(self, prop: str) -> Optional[np.ndarray]:
-        """First verified value of a property ('born', 'eps_electronic', ..., 'piezo_total') or None."""
+        """First verified value usable in metrics of a property ('born', 'eps_electronic', ..., 'piezo_total').
+
+        Values marked ``use_in_metrics: false`` (see :data:`EXCLUDED_VALUES`) are skipped; None if none is left.
+        """
         for v in self.values.get(prop, []):
-            if v.get("verified"):
+            if v.get("verified") and v.get("use_in_metrics", True):
                 return np.asarray(v["value"], dtype=float)
         return None
 
@@ -122,8 +135,11 @@ def _entry(spec: tuple, docs: dict, literature: list[dict]) -> dict[str, Any]:
             val = np.asarray(doc[prop], float)
             if not same:
                 val = m.born_to_reference(val) if prop == "born" else m.rank2_to_reference(val)
-            values.setdefault(prop, []).append({**meta, "value": np.round(val, 6).tolist(),
-                                                "frame": "entry structure"})
+            item = {**meta, "value": np.round(val, 6).tolist(), "frame": "entry structure"}
+            reason = EXCLUDED_VALUES.get((name, prop, doc["source_id"]))
+            if reason:
+                item.update(use_in_metrics=False, exclusion_reason=reason)
+            values.setdefault(prop, []).append(item)
         if doc.get("piezo_total") is not None:
             values.setdefault("piezo_total", []).append({
                 **meta, "value": doc["piezo_total"], "frame": f"source {doc['piezo_frame']} (not the entry structure)",

@@ -8,8 +8,9 @@ Usage::
     ingest_references(store)                       # every dataset
     ingest_references(store, ["mp_piezo_dejong2015"], limit=50)
 
-The files are read from :func:`~macefield_flows.references.paths.resolve_reference_dir`
-(``MACEFIELD_REFERENCE_DIR``); nothing is copied into the repository.
+The files are found by :func:`~macefield_flows.references.paths.reference_file`:
+``MACEFIELD_REFERENCE_DIR`` when set, else the sets shipped in ``data/references/``.
+A missing or corrupt file raises :class:`ReferenceDataError` naming it.
 """
 
 from __future__ import annotations
@@ -36,11 +37,14 @@ logger = logging.getLogger(__name__)
 
 def _read_rows(filename: str, reference_dir: Optional[str | os.PathLike]) -> list[dict[str, Any]]:
     path = reference_file(filename, reference_dir)
-    if path.suffix == ".gz":
-        with gzip.open(path, "rt") as fh:
-            return [json.loads(line) for line in fh if line.strip()]
-    with open(path) as fh:
-        data = json.load(fh)
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rt") as fh:
+                return [json.loads(line) for line in fh if line.strip()]
+        with open(path) as fh:
+            data = json.load(fh)
+    except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReferenceDataError(f"reference file {str(path)!r} is unreadable or corrupt: {exc}") from None
     return list(data.values()) if isinstance(data, dict) else data
 
 

@@ -9,7 +9,7 @@ Rules (``shared/data/README.md``, ``shared/data/splits/splits.json``):
   itself; ``valid`` rows tune, ``test`` rows report;
 * evaluation-only datasets (:data:`EVALUATION_ONLY`) never enter training.
 
-The reference folder is ``$MACEFIELD_REFERENCE_DIR`` or ``<repo>/../shared/data/reference``.
+The reference folder is ``$MACEFIELD_REFERENCE_DIR`` or the shipped ``<repo>/data/references``.
 """
 
 from __future__ import annotations
@@ -44,14 +44,15 @@ class SplitRuleError(ValueError):
 
 
 def reference_dir(path: Optional[str | os.PathLike] = None) -> Path:
-    """The reference data folder: ``path``, ``$MACEFIELD_REFERENCE_DIR`` or ``<repo>/../shared/data/reference``."""
+    """The reference data folder: ``path``, ``$MACEFIELD_REFERENCE_DIR`` or the shipped ``<repo>/data/references``."""
     if path is not None:
         return Path(path).expanduser()
     env = os.environ.get(ENV_REFERENCE_DIR)
     if env:
         return Path(env).expanduser()
-    repo = Path(__file__).resolve().parents[3]
-    return repo.parent / "shared" / "data" / "reference"
+    from macefield_flows.references.paths import shipped_reference_dir
+
+    return shipped_reference_dir()
 
 
 def material_key(reduced_formula: str, space_group: int | str) -> str:
