@@ -33,8 +33,6 @@ import numpy as np
 import torch
 from ase.calculators.calculator import Calculator, all_changes
 
-from macefield_flows.exceptions import MacefieldError
-
 FIELD_PROPERTIES = ("dipole", "polarization", "born_effective_charges", "polarizability",
                     "epsilon_electronic")
 SECOND_ORDER = ("born_effective_charges", "polarizability", "epsilon_electronic")
@@ -45,11 +43,15 @@ class MACEFieldCalculator(Calculator):
 
     Parameters
     ----------
-    model : a FieldMACE instance or a path to a model file.
+    model : a FieldMACE instance, a path to a model file, ``"default"`` (the shipped
+        model) or a registered model name (resolved by
+        :func:`macefield_flows.model.registry.resolve_model_path`).
     device : torch device string.
     dtype : "float64" (default, best for derivatives) or "float32".
     electric_field : uniform field (3,) in V/A.
-    head : readout head of a multi-head model (default: the first).
+    head : readout head of a multi-head model. Default: as mace's calculator, the only
+        head, else the head named "default" (case-insensitive) with an
+        ``ImplicitHeadWarning``, else an error (:mod:`macefield_flows.model.heads`).
     trust_pickle : forwarded to :func:`load_model` for pickled files.
     """
 
@@ -57,7 +59,7 @@ class MACEFieldCalculator(Calculator):
 
     def __init__(
         self,
-        model: Any,
+        model: Any = "default",
         device: str = "cpu",
         dtype: str = "float64",
         electric_field: Sequence[float] = (0.0, 0.0, 0.0),
@@ -66,21 +68,17 @@ class MACEFieldCalculator(Calculator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        from macefield_flows.model.heads import model_heads, resolve_head
         from macefield_flows.model.io import load_model
 
         torch_dtype = {"float64": torch.float64, "float32": torch.float32}[dtype]
-        if isinstance(model, (str, Path)):
+        if model is None or isinstance(model, (str, Path)):
             model = load_model(model, device=device, dtype=dtype, trust_pickle=trust_pickle)
         self.model = model.to(device=device, dtype=torch_dtype).eval()
         self.device = device
         self.dtype = torch_dtype
-        heads = list(getattr(self.model, "heads", ["Default"]))
-        if head is None:
-            head = heads[0]
-        if head not in heads:
-            raise MacefieldError(f"head={head!r} not in the model's heads {heads}")
-        self.head = head
-        self.head_index = heads.index(head)
+        self.head = resolve_head(self.model, head)
+        self.head_index = model_heads(self.model).index(self.head)
         self._field = np.zeros(3)
         self.electric_field = electric_field
 

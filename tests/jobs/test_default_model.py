@@ -79,3 +79,37 @@ def test_cli_without_default_model_is_one_clear_line(data_dir, tmp_path, structu
     result = CliRunner().invoke(app, ["screen", str(cif), "--store", str(tmp_path / "store"), "--no-relax"])
     assert result.exit_code == 1
     assert "error:" in result.output and "--model PATH" in result.output and "Traceback" not in result.output
+
+
+def test_default_and_registry_names_everywhere(data_dir, model_file, tmp_path, structures):
+    """'default' and a registered name mean the same file in load_model, the calculator, evaluate,
+    the Makers and the CLI (one resolver: model/registry.py)."""
+    from macefield_flows.calculator import MACEFieldCalculator
+    from macefield_flows.cli.app import app
+    from macefield_flows.engine import evaluate
+    from macefield_flows.model import load_model
+    from macefield_flows.model.registry import resolve_model_path
+
+    target = _registry(data_dir, model_file).resolve()
+    sha = hashlib.sha256(target.read_bytes()).hexdigest()
+    for spec in ("default", "Default", None, "small", str(target)):
+        assert resolve_model_path(spec) == target
+    for spec in ("default", "small"):
+        assert load_model(spec).model_info.sha256 == sha
+        assert MACEFieldCalculator(model=spec).model.model_info.sha256 == sha
+        assert model_path(spec) == target
+        energy = evaluate(structures[:1], spec, properties=("energy",), device="cpu")[0].energy
+        assert energy == pytest.approx(evaluate(structures[:1], str(target), properties=("energy",),
+                                                device="cpu")[0].energy, abs=0)
+        result = CliRunner().invoke(app, ["info", "--model", spec])
+        assert result.exit_code == 0 and sha in result.output, result.output
+    assert MACEFieldCalculator().model.model_info.sha256 == sha  # no model given: the default
+
+
+def test_unknown_name_lists_registered_names(data_dir, model_file):
+    from macefield_flows.model import load_model
+
+    _registry(data_dir, model_file)
+    with pytest.raises(ModelLoadError, match=r"model file not found: .*nonesuch.*registered model name: "
+                                             r"default, small"):
+        load_model("nonesuch")

@@ -48,39 +48,10 @@ def test_unknown_head_is_refused(tiny_model):
         MACEFieldCalculator(model=tiny_model, head="mp-dielectric")
 
 
-def _single_head_model(multi, head):
-    """A single-head FieldMACE built from ``head``'s weights of ``multi`` (mace's own head extraction).
-
-    mace-torch's ``remove_pt_head`` slices the readouts, E0s and scale/shift of
-    the head; the field blocks are shared by all heads and copied as they are.
-    """
-    import torch
-    from mace.modules import ScaleShiftMACE
-    from mace.tools.scripts_utils import remove_pt_head
-
-    from macefield_flows.model.config import build_field_mace
-
-    h = list(multi.heads).index(head)
-    cls, previous = multi.__class__, torch.get_default_dtype()
-    try:  # mace checks the class name; build its copy in float64 so no digit is lost
-        multi.__class__ = ScaleShiftMACE
-        torch.set_default_dtype(torch.float64)
-        backbone = remove_pt_head(multi, head)
-    finally:
-        multi.__class__ = cls
-        torch.set_default_dtype(previous)
-    config = dict(multi.json_config, heads=[head])
-    for key in ("atomic_energies", "atomic_inter_scale", "atomic_inter_shift"):
-        config[key] = config[key][h]
-    single = build_field_mace(config, dtype=torch.float64)
-    state = {k: v.reshape(single.state_dict()[k].shape) for k, v in backbone.state_dict().items()}
-    state.update({k: v for k, v in multi.state_dict().items() if k.startswith(("field_feats", "field_linear"))})
-    single.load_state_dict(state, strict=True)
-    return single.eval()
-
-
 def test_multi_head_calculator_equals_single_head_models(low_symmetry_structures):
-    """Each head's calculator results equal those of a single-head model made of that head's weights."""
+    """Each head's calculator results equal those of a single-head model made of that head's weights
+    (cut by mace's own ``remove_pt_head``, :func:`macefield_flows.model.heads.single_head_model`)."""
+    from macefield_flows.model.heads import single_head_model
     from macefield_flows.testing import tiny_field_model
 
     heads = ["pt_head", "mp-dielectric"]
@@ -90,7 +61,7 @@ def test_multi_head_calculator_equals_single_head_models(low_symmetry_structures
     results = {}
     for head in heads:
         multi = MACEFieldCalculator(model=model, head=head, electric_field=(0.01, -0.02, 0.005))
-        single = MACEFieldCalculator(model=_single_head_model(model, head), electric_field=(0.01, -0.02, 0.005))
+        single = MACEFieldCalculator(model=single_head_model(model, head), electric_field=(0.01, -0.02, 0.005))
         multi.calculate(atoms.copy(), list(keys), [])
         single.calculate(atoms.copy(), list(keys), [])
         for key in keys:

@@ -90,6 +90,11 @@ def screen(
     strict: bool = typer.Option(False, "--strict", help="Exit with status 3 when any input failed."),
     report: Optional[Path] = typer.Option(None, "--report", help="Run report (JSON) path (default: "
                                           "run_report_<time>.json in the store folder)."),
+    phonons: bool = typer.Option(False, "--phonons/--no-phonons", help="Also compute full phonons (dispersion, "
+                                 "DOS, LO-TO, IR; stability over the whole Brillouin zone used by the quality "
+                                 "flags). Costs a supercell per structure."),
+    phonon_min_length: float = typer.Option(10.0, "--phonon-min-length", help="With --phonons: smallest "
+                                            "supercell length, Angstrom."),
 ):
     """Screen structures into the results store (already stored ones are skipped).
 
@@ -102,8 +107,11 @@ def screen(
 
     with user_errors():
         fvec = _parse_field(field)
+        if phonon_min_length <= 0:
+            raise ValueError(f"--phonon-min-length {phonon_min_length}: expected > 0 (Angstrom)")
+        phonon_settings = {"min_length": phonon_min_length} if phonons else None
         summary = _screen_items(inputs, model, device, fvec, relax, store, workers, chunk_size, head, fmax,
-                                relax_cell, retry_failed, trust_pickle, dtype, report)
+                                relax_cell, retry_failed, trust_pickle, dtype, report, phonon_settings)
         console.print(counts_line(summary), soft_wrap=True)
         if summary.rows and console.is_terminal:
             console.print(summary_table(summary))
@@ -116,7 +124,7 @@ def screen(
 
 
 def _screen_items(inputs, model, device, fvec, relax, store_spec, workers, chunk_size, head, fmax, relax_cell,
-                  retry_failed, trust_pickle, dtype, report=None):
+                  retry_failed, trust_pickle, dtype, report=None, phonon_settings=None):
     """Model pre-flight, inputs, screening and run report of ``screen`` (see cli/screen.py)."""
     import contextlib
 
@@ -131,7 +139,8 @@ def _screen_items(inputs, model, device, fvec, relax, store_spec, workers, chunk
     model_file, info = preflight_model(model, head, trust_pickle)  # fails fast, before any work
     maker = ScreeningMaker(model=str(model_file), device=device, dtype=dtype, head=head, electric_field=fvec,
                            relax=relax, relax_cell=relax_cell, fmax=fmax, chunk_size=chunk_size,
-                           trust_pickle=trust_pickle)
+                           trust_pickle=trust_pickle, phonons=phonon_settings is not None,
+                           phonon_settings=phonon_settings)
     items = collect_inputs(inputs, elements=info.elements)
 
     @contextlib.contextmanager
@@ -145,7 +154,8 @@ def _screen_items(inputs, model, device, fvec, relax, store_spec, workers, chunk
                             echo=lambda text: console.print(text, soft_wrap=True, highlight=False))
     settings = {"inputs": list(inputs), "model": str(model_file), "model_sha256": info.sha256, "head": head,
                 "device": device, "dtype": dtype, "relax": relax, "relax_cell": relax_cell, "fmax": fmax,
-                "electric_field": fvec, "store": str(store_spec) if store_spec else None}
+                "electric_field": fvec, "store": str(store_spec) if store_spec else None,
+                "phonons": phonon_settings}
     write_report(summary, report or report_path_for(store_spec), settings)
     return summary
 
@@ -264,10 +274,17 @@ def info(
             from macefield_flows.jobs._model import model_path
             from macefield_flows.model import load_model
 
+            from macefield_flows.model.heads import HeadError, resolve_head
+
             m = load_model(model_path(model), device="cpu", trust_pickle=trust_pickle)
             for k, v in m.model_info.as_dict().items():
                 if k != "metadata":
                     console.print(f"model.{k:10s} {v}")
+            try:  # the head used when none is given (mace's rule, model/heads.py)
+                default_head = resolve_head(m, None, warn=False)
+            except HeadError:
+                default_head = "(none: several heads, none named 'default'; pass --head)"
+            console.print(f"model.{'head':10s} {default_head}")
 
 
 def _register_compare() -> None:

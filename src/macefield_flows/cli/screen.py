@@ -55,11 +55,14 @@ def preflight_model(model: str, head: Optional[str], trust_pickle: bool) -> Any:
     """``(model file, ModelInfo)``; raises the loader's one-line error before any work."""
     from macefield_flows.jobs._model import model_path
     from macefield_flows.model import load_model
+    from macefield_flows.model.heads import HeadError, resolve_head
 
     path = model_path(model)
     info = load_model(path, device="cpu", trust_pickle=trust_pickle).model_info
-    if head is not None and head not in info.heads:
-        raise ValueError(f"--head {head!r} not in the heads of {path.name}: {info.heads}")
+    try:  # the rule of the calculator and the engine (model/heads.py)
+        resolve_head(info.heads, head, warn=False)
+    except HeadError as exc:
+        raise ValueError(f"--head {head!r}: {path.name}: {exc}") from None
     return path, info
 
 

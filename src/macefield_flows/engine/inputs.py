@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import copy
-import functools
-import json
-import os
-from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 import torch
 from ase import Atoms
 
-from macefield_flows.exceptions import ModelLoadError
+# the model-name resolver and the head rule live in model/ (one place each); re-exported here
+from macefield_flows.model.heads import resolve_head
+from macefield_flows.model.registry import (  # noqa: F401
+    DEFAULT_MODEL_ENV,
+    data_dir,
+    default_model_path,
+    file_sha256,
+    model_registry_path,
+    resolve_model_path,
+)
 
 _MODEL_CACHE: dict[tuple[str, str, str, bool], Any] = {}
 
@@ -47,92 +52,13 @@ def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
     return table[dtype]
 
 
-def data_dir() -> Path:
-    """The project's data folder (env ``MACEFIELD_DATA_DIR`` overrides ``<repo>/data``)."""
-    env = os.environ.get("MACEFIELD_DATA_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[3] / "data"
-
-
-DEFAULT_MODEL_ENV = "MACEFIELD_DEFAULT_MODEL"
-"""Environment variable: path of the model file used for ``model=None`` / ``"default"``."""
-
-_NO_MODEL_HINT = f"pass a model file with --model PATH (or set {DEFAULT_MODEL_ENV}=PATH)"
-
-
-def model_registry_path() -> Path:
-    """``<data>/models/registry.json`` (``MACEFIELD_DATA_DIR`` overrides ``<repo>/data``)."""
-    return data_dir() / "models" / "registry.json"
-
-
-@functools.lru_cache(maxsize=64)
-def _sha256_cached(path: str, mtime_ns: int, size: int) -> str:
-    from macefield_flows.model.io import file_sha256 as uncached_sha256
-
-    return uncached_sha256(path)
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """sha256 (hex) of a file, cached on (resolved path, mtime, size)."""
-    p = Path(path).expanduser().resolve()
-    st = p.stat()
-    return _sha256_cached(str(p), st.st_mtime_ns, st.st_size)
-
-
-def default_model_path(verify: bool = True) -> Path:
-    """The file of the default model: the single place where ``"default"`` is resolved.
-
-    1. ``$MACEFIELD_DEFAULT_MODEL`` (a path) when set;
-    2. else ``data/models/registry.json``:
-       ``{"default": name, "models": {name: {"file": ..., "sha256": ...}}}``,
-       ``file`` relative to the registry's folder; with ``verify`` the file's
-       sha256 is checked against the registry's when the registry gives one.
-
-    Raises
-    ------
-    ModelLoadError
-        the override is not a file; no registry / no default entry (the message
-        says to pass ``--model PATH``); the registered file is missing; sha256 mismatch.
-    """
-    env = os.environ.get(DEFAULT_MODEL_ENV)
-    if env:
-        path = Path(env).expanduser()
-        if not path.is_file():
-            raise ModelLoadError(f"{DEFAULT_MODEL_ENV}={env!r} is not a file: point it to a model file, "
-                                 "or pass --model PATH")
-        return path.resolve()
-    registry = model_registry_path()
-    if not registry.is_file():
-        raise ModelLoadError(f"no default model: model registry {registry} not found; {_NO_MODEL_HINT}")
-    try:
-        entries = json.loads(registry.read_text())
-    except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"cannot read model registry {registry}: {exc}; {_NO_MODEL_HINT}") from exc
-    name = entries.get("default") if isinstance(entries, dict) else None
-    entry = (entries.get("models") or {}).get(name) if name else None
-    if not entry or not entry.get("file"):
-        raise ModelLoadError(f"model registry {registry} names no default model "
-                             f"(default={name!r}); {_NO_MODEL_HINT}")
-    path = (registry.parent / entry["file"]).resolve()
-    if not path.is_file():
-        raise ModelLoadError(f"default model {name!r} registered in {registry} is missing: {path}; "
-                             f"{_NO_MODEL_HINT}")
-    expected = entry.get("sha256")
-    if verify and expected:
-        actual = file_sha256(path)
-        if actual.lower() != str(expected).lower():
-            raise ModelLoadError(
-                f"default model {name!r} at {path} has sha256 {actual}, but {registry} expects {expected} "
-                f"(corrupt or stale file: restore it, or {_NO_MODEL_HINT})")
-    return path
-
-
 def resolve_model(
     model_spec: Any = None,
     device: str | torch.device = "auto",
     dtype: str | torch.dtype = "float64",
     trust_pickle: bool = False,
 ):
-    """A loaded FieldMACE from an instance, a file path, or ``None``/``"default"``.
+    """A loaded FieldMACE from an instance, a file path, a registered name or ``None``/``"default"``.
 
     Files are loaded once per process and device/dtype (jobs of one worker share them).
     """
@@ -152,7 +78,7 @@ def resolve_model(
             model.model_info = describe_model(model)
         return model
     torch_device = resolve_device(device)
-    path = default_model_path() if model_spec in (None, "default") else Path(model_spec)
+    path = resolve_model_path(model_spec)
     key = (str(path), str(torch_device), str(torch_dtype), trust_pickle)
     if key not in _MODEL_CACHE:
         _MODEL_CACHE[key] = load_model(path, device=torch_device, dtype=torch_dtype,
@@ -161,9 +87,7 @@ def resolve_model(
 
 
 def head_index(model: Any, head: Optional[str]) -> int:
-    heads: Sequence[str] = list(getattr(model, "heads", ["Default"]))
-    if head is None:
-        return 0
-    if head not in heads:
-        raise ValueError(f"head={head!r} not in the model's heads {list(heads)}")
-    return list(heads).index(head)
+    """Index of the head to evaluate (:func:`macefield_flows.model.heads.resolve_head`'s rule)."""
+    from macefield_flows.model.heads import model_heads
+
+    return model_heads(model).index(resolve_head(model, head))

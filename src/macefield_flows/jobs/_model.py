@@ -1,4 +1,4 @@
-"""Model specs of the Makers: resolve to a file (default model: engine.inputs) and sha256, load once per process."""
+"""Model specs of the Makers: resolve to a file (model.registry) and sha256, load once per process."""
 
 from __future__ import annotations
 
@@ -7,30 +7,23 @@ import os
 from pathlib import Path
 from typing import Any, Optional
 
-from macefield_flows.exceptions import ModelLoadError
-
 logger = logging.getLogger(__name__)
 
 
 def model_path(spec: Optional[str | os.PathLike]) -> Path:
-    """File of a Maker's ``model`` field (a path, or ``None`` / ``"default"``).
+    """File of a Maker's ``model`` field: a path, a registered name, or ``None`` / ``"default"``.
 
-    ``"default"`` is resolved by :func:`macefield_flows.engine.inputs.default_model_path`
+    Resolved by :func:`macefield_flows.model.registry.resolve_model_path`, the one resolver
     (``$MACEFIELD_DEFAULT_MODEL``, else ``data/models/registry.json`` with sha256 check).
     """
-    if spec is None or str(spec) == "default":
-        from macefield_flows.engine.inputs import default_model_path
+    from macefield_flows.model.registry import resolve_model_path
 
-        return default_model_path()
-    path = Path(spec).expanduser()
-    if not path.is_file():
-        raise ModelLoadError(f"model file not found: {path}")
-    return path
+    return resolve_model_path(spec)
 
 
 def model_sha256(spec: Optional[str | os.PathLike]) -> str:
     """sha256 of the model file named by ``spec`` (cached on path, mtime and size)."""
-    from macefield_flows.engine.inputs import file_sha256
+    from macefield_flows.model.registry import file_sha256
 
     return file_sha256(model_path(spec))
 

@@ -90,6 +90,18 @@ class ModelSettings:
             raise ValueError(f"device={self.device!r}, expected one of {DEVICES} (optionally with ':index')")
 
 
+def _resolved_head(model: Any, head: Optional[str]) -> Optional[str]:
+    """The head the engine evaluated (model/heads.py rule), recorded even when none was given."""
+    from macefield_flows.model.heads import HeadError, resolve_head
+
+    if getattr(model, "heads", None) is None:
+        return head
+    try:
+        return resolve_head(model, head, warn=False)
+    except HeadError:
+        return head
+
+
 def make_provenance(
     model: Any,
     maker: ModelSettings,
@@ -106,7 +118,7 @@ def make_provenance(
     return Provenance(
         model_name=getattr(info, "name", str(maker.model)),
         model_sha256=getattr(info, "sha256", ""),
-        head=maker.head,
+        head=_resolved_head(model, maker.head),
         device=model_device(model),
         dtype=maker.dtype,
         backend=getattr(info, "backend", None) or "e3nn",

@@ -33,6 +33,7 @@ from mace.tools.scatter import scatter_sum
 from macefield_flows.exceptions import MissingFieldBlocksError
 from macefield_flows.model import derivatives as dv
 from macefield_flows.model._compat import o3
+from macefield_flows.model.pair import zbl_node_energy
 
 FIELD_IRREPS = "1x1o"
 
@@ -140,8 +141,10 @@ class FieldMACE(ScaleShiftMACE):
             lengths, data["node_attrs"], data["edge_index"], self.atomic_numbers
         )
         if hasattr(self, "pair_repulsion"):
-            pair_node_energy = self.pair_repulsion_fn(
-                lengths, data["node_attrs"], data["edge_index"], self.atomic_numbers
+            # in the dtype of the positions, not the global default (model/pair.py)
+            pair_node_energy = zbl_node_energy(
+                self.pair_repulsion_fn, lengths, data["node_attrs"], data["edge_index"],
+                self.atomic_numbers,
             )
         else:
             pair_node_energy = torch.zeros_like(node_e0)

@@ -113,3 +113,108 @@ def evaluate_cmd(work: Path = WORK, model: Optional[Path] = typer.Option(None, h
                f"{report['relaxed_ion_petousis']['stability_rate']:.2f}")
     if card:
         typer.echo(str(write_model_card(work)))
+
+
+# ---------------------------------------------------------------------------- v4 campaign
+V4_WORK = typer.Option(Path("runs/v4"), "--work", help="v4 work folder (git-ignored; campaign/v4 holds "
+                       "the committed state, restored by campaign/v4/assemble.sh)")
+
+
+@train_app.command("v4-labels")
+def v4_labels_cmd(work: Path = V4_WORK,
+                  wall: Optional[float] = typer.Option(None, help="stop starting new chunks after SECONDS")) -> None:
+    """v4: SevenNet-0 labels (EFS, Hessian-vector products, polar paths) in resumable chunks."""
+    from macefield_flows.training.v4 import run_labels
+
+    _setup(1)
+    summary = run_labels(work, wall)
+    typer.echo(f"{summary['new_chunks']} new chunks in {summary['wall_s_call']:.0f} s "
+               f"({'complete' if summary['complete'] else 'incomplete: run again to continue'})")
+
+
+@train_app.command("v4-distill")
+def v4_distill_cmd(work: Path = V4_WORK, wall: float = typer.Option(1800.0, help="seconds for this call"),
+                   threads: int = typer.Option(1, help="torch CPU threads")) -> None:
+    """v4: distil SevenNet-0 (EFS + Hessian-vector products) into 64 channels (resumes from state.pt)."""
+    from macefield_flows.training.v4 import run_distill
+
+    _setup(threads)
+    try:
+        summary = run_distill(work, wall)
+    except (ValueError, FileNotFoundError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1)
+    last = summary["history"][-1] if summary["history"] else {}
+    typer.echo(f"epochs {summary['epochs']}, steps {summary['steps']}, valid force MAE "
+               f"{last.get('valid_f_mae', float('nan')):.4f} eV/A, valid HVP MAE "
+               f"{last.get('valid_hvp_mae', float('nan')):.3f} eV/A^2")
+
+
+@train_app.command("v4-check")
+def v4_check_cmd(work: Path = V4_WORK,
+                 model: Optional[Path] = typer.Option(None, help="model file (default: WORK/distill/best.pt)"),
+                 teacher: bool = typer.Option(False, help="check the teacher instead of a model"),
+                 tag: Optional[str] = typer.Option(None, help="name of the result (check-TAG.json); default "
+                                                   "teacher-SevenNet-0, v4-distill or the model file's stem")) -> None:
+    """v4: textbook checks (MgO TO, eps_ionic, C_ij; relaxed volumes; BaTiO3 double well)."""
+    import json
+
+    from macefield_flows.training.textbook_checks import check_model, check_teacher
+
+    _setup(1)
+    if teacher:
+        report, tag = check_teacher(), tag or "teacher-SevenNet-0"
+    else:
+        path = model or work / "distill" / "best.pt"
+        if not path.is_file():
+            typer.echo(f"error: no model file {path}", err=True)
+            raise typer.Exit(1)
+        report = check_model(path)
+        tag = tag or ("v4-distill" if model is None else path.stem)
+    work.mkdir(parents=True, exist_ok=True)
+    out = work / f"check-{tag}.json"
+    out.write_text(json.dumps(report, indent=1))
+    m = report["MgO"]
+    typer.echo(f"MgO TO {m['TO_THz']:.2f} THz, eps_ionic {m['eps_ionic']:.2f}, C11/C12/C44 "
+               f"{m['C11']:.0f}/{m['C12']:.0f}/{m['C44']:.0f} GPa -> {out}")
+
+
+@train_app.command("v4-snapshot")
+def v4_snapshot_cmd(work: Path = V4_WORK,
+                    dest: Optional[Path] = typer.Option(None, help="default: <repo>/campaign/v4")) -> None:
+    """v4: copy labels, last checkpoints and stages.json into campaign/v4 (to commit)."""
+    from macefield_flows.training.v4 import CAMPAIGN, snapshot
+
+    copied = snapshot(work, dest or CAMPAIGN)
+    typer.echo(f"{len(copied)} files copied to {dest or CAMPAIGN}")
+
+
+@train_app.command("v4-field")
+def v4_field_cmd(work: Path = V4_WORK,
+                 stage: str = typer.Option("frozen", help="frozen (field blocks only) | joint (guarded)"),
+                 wall: float = typer.Option(900.0, help="seconds for this call"),
+                 threads: int = typer.Option(1, help="torch CPU threads")) -> None:
+    """v4: field training on Z* + eps_inf: backbone frozen first, then joint with replay and a guard."""
+    from macefield_flows.training.v4 import run_field
+
+    _setup(threads)
+    try:
+        summary = run_field(work, stage, wall)
+    except (ValueError, FileNotFoundError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1)
+    last = summary["history"][-1] if summary["history"] else {}
+    typer.echo(f"epochs {summary['epochs']}, valid Z* MAE {last.get('valid_z_mae', float('nan')):.3f} e, "
+               f"eps_inf MAE {last.get('valid_eps_mae', float('nan')):.3f}"
+               + (f"; stopped: {summary['stopped_by_guard']}" if summary.get("stopped_by_guard") else ""))
+
+
+@train_app.command("v4-card")
+def v4_card_cmd(campaign: Optional[Path] = typer.Option(None, help="default: <repo>/campaign/v4"),
+                card: Optional[Path] = typer.Option(None, help="default: <repo>/docs/model_card.md")) -> None:
+    """v4: rewrite the card's "v4 campaign" section from the committed campaign state."""
+    from macefield_flows.training.v4 import CAMPAIGN, REPO_ROOT
+    from macefield_flows.training.v4_card import update_card
+
+    path = update_card(card or REPO_ROOT / "docs" / "model_card.md", campaign or CAMPAIGN)
+    typer.echo(str(path))

@@ -42,7 +42,7 @@ def register_model(name: str, file: str | Path, sha256: str, card: str, default:
 def resolve_model(name_or_path: str | Path = "default", verify: bool = True) -> Path:
     """Path of a registered model (``'default'`` or a name), else ``name_or_path`` as a path.
 
-    ``'default'`` is resolved by :func:`macefield_flows.engine.inputs.default_model_path`
+    Names are resolved by :func:`macefield_flows.model.registry.resolve_model_path`
     (the one place that honours ``MACEFIELD_DEFAULT_MODEL`` and ``MACEFIELD_DATA_DIR``).
 
     Raises
@@ -50,19 +50,8 @@ def resolve_model(name_or_path: str | Path = "default", verify: bool = True) -> 
     ModelLoadError
         a registered model's file is missing or its sha256 differs from the registry.
     """
-    from macefield_flows.engine.inputs import default_model_path, file_sha256, model_registry_path
+    from macefield_flows.model.registry import is_default_spec, registered_names, resolve_model_path
 
-    if str(name_or_path) == "default":
-        return default_model_path(verify=verify)
-    registry_file = model_registry_path()
-    entry = load_registry(registry_file).get("models", {}).get(str(name_or_path))
-    if entry is None:
-        return Path(name_or_path).expanduser()
-    path = registry_file.parent / entry["file"]
-    if not path.is_file():
-        raise ModelLoadError(f"registered model {name_or_path!r} missing: {path} (see {entry.get('card')})")
-    if verify and file_sha256(path) != entry["sha256"]:
-        raise ModelLoadError(
-            f"model {name_or_path!r} at {path}: sha256 {file_sha256(path)} != registered {entry['sha256']}"
-        )
-    return path
+    if is_default_spec(str(name_or_path)) or str(name_or_path) in registered_names():
+        return resolve_model_path(name_or_path, verify=verify)  # the one resolver
+    return Path(name_or_path).expanduser()

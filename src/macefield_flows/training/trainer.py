@@ -29,7 +29,7 @@ from macefield_flows.training.data import Sample
 
 logger = logging.getLogger(__name__)
 
-KINDS = ("efs", "bec_eps", "eps")
+KINDS = ("efs", "bec_eps", "eps", "hvp")
 
 
 @dataclass
@@ -59,6 +59,9 @@ class TrainSettings:
     min_lr: float = 1e-5
     clip_grad: float = 10.0
     backbone_lr_factor: float = 1.0  # lr multiplier of non-field parameters (fine-tuning)
+    freeze_backbone: bool = False  # train only the field blocks (v4 field stage "frozen")
+    w_hvp: float = 0.5  # Hessian-vector products, eV/A^2
+    delta_hvp: float = 0.05
 
     def resolved_device(self) -> torch.device:
         if self.device == "auto":
@@ -78,6 +81,8 @@ class Item:
     stress: Optional[np.ndarray] = None
     born_charges: Optional[np.ndarray] = None
     eps: Optional[np.ndarray] = None
+    direction: Optional[np.ndarray] = None  # (N, 3) unit direction of an HVP label
+    hvp: Optional[np.ndarray] = None  # (N, 3) H v, eV/A^2
     name: str = ""
 
 
@@ -95,6 +100,36 @@ def make_items(samples: Sequence[Sample], z_table: Sequence[int], r_max: float, 
         elif s.eps_electronic is not None:
             items.append(Item(g, "eps", s.n_atoms, eps=s.eps_electronic, name=s.name))
     return items
+
+
+def make_hvp_items(samples: Sequence[Sample], hvps: Sequence[Any], z_table: Sequence[int],
+                   r_max: float) -> list[Item]:
+    """Items of Hessian-vector labels (``curvature_labels.HVP``: index into ``samples``)."""
+    items = []
+    for h in hvps:
+        s = samples[h.index]
+        g = atoms_to_graph(s.atoms, z_table, r_max, label=s.name)
+        items.append(Item(g, "hvp", s.n_atoms, direction=np.asarray(h.direction),
+                          hvp=np.asarray(h.value), name=s.name))
+    return items
+
+
+def student_hvp(model, data: dict[str, torch.Tensor], direction: torch.Tensor,
+                create_graph: bool) -> torch.Tensor:
+    """Hessian-vector product ``H v`` (N, 3) eV/A^2 of the model energy by double backward.
+
+    ``H = d^2 E / dx dx`` over all atoms of the batch (block diagonal over graphs), ``direction``
+    (N, 3) the concatenated per-graph directions. Computed as ``-d(F . v)/dx``.
+    """
+    from macefield_flows.model import derivatives as dv
+
+    n_graphs = int(data["ptr"].numel() - 1)
+    field = data["positions"].new_zeros((n_graphs, 3))
+    out = model.enthalpy(data, field, compute_strain=False)
+    resp = dv.response(out, field, data["ptr"], frozenset({"forces"}), create_graph=True)
+    (grad,) = torch.autograd.grad(-(resp["forces"] * direction).sum(), out["positions"],
+                                  create_graph=create_graph)
+    return grad
 
 
 def _batches(items: Sequence[Item], batch_size: int, rng: Optional[np.random.Generator]) -> list[list[Item]]:
@@ -133,6 +168,12 @@ def batch_loss(model, batch: Sequence[Item], cfg: TrainSettings, device, dtype,
         stats = {"e_abs": float(de.detach().abs().sum()), "e_n": len(batch),
                  "f_abs": float((out["forces"] - f_ref).detach().abs().sum()), "f_n": f_ref.numel(),
                  "s_abs": float((out["stress"] - s_ref).detach().abs().sum()), "s_n": s_ref.numel()}
+    elif kind == "hvp":
+        v = t(np.concatenate([it.direction for it in batch]))
+        ref = t(np.concatenate([it.hvp for it in batch]))
+        pred = student_hvp(model, data, v, create_graph=training)
+        loss = cfg.w_hvp * _huber(pred, ref, cfg.delta_hvp)
+        stats = {"hvp_abs": float((pred - ref).detach().abs().sum()), "hvp_n": ref.numel()}
     else:
         want_bec = kind == "bec_eps"
         out = model(data, training=training, compute_force=False, compute_bec=want_bec,
@@ -157,7 +198,7 @@ def _merge(total: dict[str, float], stats: dict[str, float]) -> None:
 
 def _maes(total: dict[str, float]) -> dict[str, float]:
     out = {}
-    for key in ("e", "f", "s", "z", "eps"):
+    for key in ("e", "f", "s", "z", "eps", "hvp"):
         if total.get(f"{key}_n"):
             out[f"{key}_mae"] = total[f"{key}_abs"] / total[f"{key}_n"]
     return out
@@ -195,11 +236,13 @@ def train(
     work_dir: str | Path,
     replay_items: Sequence[Item] = (),
     metadata: Optional[dict[str, Any]] = None,
+    guard: Optional[Any] = None,
 ) -> dict[str, Any]:
     """Train ``model`` in place; resume from ``work_dir/state.pt`` if present.
 
     Stops after ``cfg.max_epochs`` epochs or once ``cfg.max_wall_s`` seconds of
-    this call have passed (checked between steps). Returns the history summary.
+    this call have passed (checked between steps), or when ``guard(valid_record)`` returns a
+    reason (a string: recorded as ``stopped_by_guard``). Returns the history summary.
     """
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
@@ -207,11 +250,11 @@ def train(
     torch.manual_seed(cfg.seed)
     model.to(device=device, dtype=dtype)
     model.num_elements_ = int(len(model.atomic_numbers))
-    for p in model.parameters():
-        p.requires_grad_(True)
+    for n, p in model.named_parameters():
+        p.requires_grad_(not (cfg.freeze_backbone and not n.startswith(("field_feats.", "field_linear."))))
     field_params = [p for n, p in model.named_parameters() if n.startswith(("field_feats.", "field_linear."))]
     other_params = [p for n, p in model.named_parameters() if not n.startswith(("field_feats.", "field_linear."))]
-    groups = [{"params": other_params, "lr": cfg.lr * cfg.backbone_lr_factor}]
+    groups = [] if cfg.freeze_backbone else [{"params": other_params, "lr": cfg.lr * cfg.backbone_lr_factor}]
     if field_params:
         groups.append({"params": field_params, "lr": cfg.lr})
     opt = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay, amsgrad=True)
@@ -246,7 +289,7 @@ def train(
             opt.zero_grad(set_to_none=True)
             loss, stats = batch_loss(model, batches[b_idx], cfg, device, dtype, training=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
+            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], cfg.clip_grad)
             opt.step()
             losses.append(float(loss.detach()))
             _merge(total, stats)
@@ -277,6 +320,11 @@ def train(
         state["epoch"] += 1
         state["batch_in_epoch"] = 0
         state["wall_s"] = wall0 + time.time() - t_start
+        reason = guard(record) if guard is not None else None
+        if reason:
+            state["stopped_by_guard"] = reason
+            logger.info("guard stopped training: %s", reason)
+            stop = True
         checkpoint()
-    return {"epochs": state["epoch"], "steps": state["step"], "best_valid": state["best_valid"],
+    return {"stopped_by_guard": state.get("stopped_by_guard"), "epochs": state["epoch"], "steps": state["step"], "best_valid": state["best_valid"],
             "wall_s": state["wall_s"], "history": state["history"]}

@@ -1,0 +1,249 @@
+"""The v4 campaign stages over a work folder (resumable; state committed under ``campaign/v4``).
+
+Work folder layout (``runs/v4/``, git-ignored)::
+
+    labels/{valid,train}-NNN.npz    SevenNet-0 labels (EFS, HVP, polar paths), chunked
+    distill/state.pt, best.pt       distillation (64 channels, float32)
+    field/{frozen,joint}/*.pt       field training (``frozen`` then ``joint``)
+    stages.json                     wall time, settings and last metrics of every stage call
+    check-<model>.json              textbook checks
+
+``snapshot`` copies what the next session needs into ``campaign/v4/`` (labels, the last
+checkpoint of each stage, stages.json); ``campaign/v4/assemble.sh`` copies it back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Optional
+
+logger = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+CAMPAIGN = REPO_ROOT / "campaign" / "v4"
+
+
+def record(work: Path, stage: str, payload: dict[str, Any]) -> None:
+    """Append ``payload`` (with a UTC time stamp) to ``work/stages.json[stage]['calls']``."""
+    path = work / "stages.json"
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    entry = data.setdefault(stage, {"calls": []})
+    entry["calls"].append(dict(payload, utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())))
+    entry["wall_s_total"] = sum(float(c.get("wall_s", 0.0)) for c in entry["calls"])
+    path.write_text(json.dumps(data, indent=1, default=str))
+
+
+def run_labels(work: Path, wall: Optional[float] = None) -> dict[str, Any]:
+    """Teacher labels chunk by chunk (resumable); each chunk's wall time goes into stages.json."""
+    from macefield_flows.training.curvature_labels import LabelSettings, generate_labels
+
+    work.mkdir(parents=True, exist_ok=True)
+    settings = LabelSettings()
+
+    def on_chunk(path: Path, seconds: float) -> None:
+        record(work, "labels", {"chunk": path.name, "wall_s": seconds})
+
+    t0 = time.time()
+    summary = generate_labels(work / "labels", settings, max_wall_s=wall, on_chunk=on_chunk)
+    summary["wall_s_call"] = time.time() - t0
+    summary["settings"] = asdict(settings)
+    return summary
+
+
+def snapshot(work: Path, dest: Path = CAMPAIGN) -> list[str]:
+    """Copy labels, the last checkpoints and stages.json of ``work`` into ``dest``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for sub in ("labels",):
+        for path in sorted((work / sub).glob("*")):
+            if path.name.endswith(".tmp.npz"):
+                continue
+            target = dest / sub / path.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.is_file() or target.stat().st_size != path.stat().st_size:
+                shutil.copy2(path, target)
+                copied.append(str(target))
+    for stage in ("distill", "field/frozen", "field/joint"):
+        for name in ("state.pt", "best.pt"):
+            src = work / stage / name
+            if src.is_file():
+                target = dest / stage / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, target)
+                copied.append(str(target))
+    for name in ("stages.json",):
+        if (work / name).is_file():
+            shutil.copy2(work / name, dest / name)
+            copied.append(str(dest / name))
+    for path in work.glob("check-*.json"):
+        shutil.copy2(path, dest / path.name)
+        copied.append(str(dest / path.name))
+    return copied
+
+
+# ---------------------------------------------------------------------------- distillation
+def v4_arch():
+    """64 channels (the issue's item 4); the rest as v3."""
+    from macefield_flows.training.pipeline import ArchSettings
+
+    return ArchSettings(channels=64, mlp_irreps="16x0e", radial_mlp=(32, 32))
+
+
+def distill_settings(wall: float):
+    from macefield_flows.training.trainer import TrainSettings
+
+    return TrainSettings(lr=5e-3, batch_size=8, w_energy=10.0, w_forces=10.0, w_stress=100.0, w_hvp=0.5,
+                         delta_hvp=0.05, max_wall_s=wall, checkpoint_every=100, dtype="float32",
+                         plateau_patience=2, device="cpu")
+
+
+def _label_items(work: Path, split: str, z: list[int], r_max: float):
+    """EFS items (without the +-h HVP points) and HVP items of ``split``, restricted to ``z``."""
+    from macefield_flows.training.curvature_labels import HVP, load_label_dir
+    from macefield_flows.training.data import check_training_samples
+    from macefield_flows.training.trainer import make_hvp_items, make_items
+
+    chunk = load_label_dir(work / "labels", split)
+    if split == "train":
+        check_training_samples(chunk.samples)
+    ok = [set(int(v) for v in s.atoms.get_atomic_numbers()) <= set(z) for s in chunk.samples]
+    efs = [s for s, good in zip(chunk.samples, ok) if good and s.meta.get("kind") != "hvp_point"]
+    hvps = [h for h in chunk.hvps if ok[h.index]]
+    return make_items(efs, z, r_max, "efs"), make_hvp_items(chunk.samples, hvps, z, r_max), chunk
+
+
+def model_elements(work: Path) -> list[int]:
+    """Elements of the train labels and of the train response rows (the field stage's data)."""
+    from macefield_flows.training.curvature_labels import load_label_dir
+    from macefield_flows.training.data import elements_of
+    from macefield_flows.training.pipeline import DataSettings, response_structures
+
+    train = load_label_dir(work / "labels", "train").samples
+    return sorted(set(elements_of(train)) | set(elements_of(response_structures("train", DataSettings(max_atoms=12)))))
+
+
+def run_distill(work: Path, wall: float) -> dict[str, Any]:
+    """Distil the teacher's labels (EFS + HVP) into a 64-channel backbone; resumes from state.pt."""
+    import torch
+
+    from macefield_flows.model.config import build_field_mace
+    from macefield_flows.training.curvature_labels import load_label_dir
+    from macefield_flows.training.pipeline import base_model_config
+    from macefield_flows.training.teacher import TEACHER_NAME
+    from macefield_flows.training.trainer import train
+
+    arch = v4_arch()
+    cfg = distill_settings(wall)
+    state_path = work / "distill" / "state.pt"
+    if state_path.is_file():
+        config = torch.load(state_path, map_location="cpu", weights_only=True)["config"]
+        z = [int(v) for v in config["atomic_numbers"]]
+    else:
+        z = model_elements(work)
+        train_samples = [s for s in load_label_dir(work / "labels", "train").samples
+                         if s.meta.get("kind") != "hvp_point"]
+        missing = sorted(set(z) - {int(v) for s in train_samples for v in s.atoms.get_atomic_numbers()})
+        if missing:
+            raise ValueError(f"no teacher labels for elements {missing}: run v4-labels to completion first")
+        config = base_model_config(train_samples, z, arch)
+    torch.manual_seed(cfg.seed)
+    model = build_field_mace(config, dtype=torch.float32)
+    train_efs, train_hvp, _ = _label_items(work, "train", z, arch.r_max)
+    valid_efs, valid_hvp, _ = _label_items(work, "valid", z, arch.r_max)
+    t0 = time.time()
+    summary = train(model, train_efs + train_hvp, valid_efs + valid_hvp, cfg, work / "distill",
+                    metadata={"stage": "v4-distill", "teacher": TEACHER_NAME})
+    last = summary["history"][-1] if summary["history"] else None
+    record(work, "distill", {"wall_s": time.time() - t0, "n_train_efs": len(train_efs),
+                             "n_train_hvp": len(train_hvp), "n_valid_efs": len(valid_efs),
+                             "n_valid_hvp": len(valid_hvp), "epochs": summary["epochs"],
+                             "steps": summary["steps"], "train_wall_s_total": summary["wall_s"],
+                             "arch": asdict(arch), "settings": asdict(cfg), "last_epoch": last})
+    return summary
+
+
+# ---------------------------------------------------------------------------- field training
+FIELD_TOLERANCE = 0.10
+"""Joint field training stops when the valid force MAE or HVP MAE exceeds the distilled backbone's
+by more than this fraction (the potential must not be traded for the field response)."""
+
+
+def field_settings(stage: str, wall: float):
+    from macefield_flows.training.trainer import TrainSettings
+
+    common = dict(batch_size=8, w_energy=10.0, w_bec=10.0, w_eps=3.0, delta_eps=1.0, w_hvp=0.5,
+                  delta_hvp=0.05, max_wall_s=wall, checkpoint_every=100, dtype="float32", device="cpu",
+                  plateau_patience=3, seed=1)
+    if stage == "frozen":
+        return TrainSettings(lr=3e-2, freeze_backbone=True, replay_fraction=0.0, **common)
+    if stage == "joint":
+        return TrainSettings(lr=4e-3, backbone_lr_factor=0.05, replay_fraction=1.0, **common)
+    raise ValueError(f"stage={stage!r}, expected 'frozen' or 'joint'")
+
+
+def _response_items(z: list[int], r_max: float, n_valid: int = 120):
+    from macefield_flows.training.data import check_training_samples
+    from macefield_flows.training.pipeline import DataSettings, response_structures
+    from macefield_flows.training.trainer import make_items
+
+    import numpy as np
+
+    settings = DataSettings(max_atoms=12)
+    ok = lambda s: set(int(v) for v in s.atoms.get_atomic_numbers()) <= set(z)  # noqa: E731
+    train = [s for s in response_structures("train", settings) if ok(s)]
+    check_training_samples(train)
+    valid = [s for s in response_structures("valid", settings) if ok(s)]
+    rng = np.random.default_rng(11)
+    valid = [valid[i] for i in np.sort(rng.permutation(len(valid))[:n_valid])]
+    return make_items(train, z, r_max, "response"), make_items(valid, z, r_max, "response")
+
+
+def run_field(work: Path, stage: str, wall: float, tolerance: float = FIELD_TOLERANCE) -> dict[str, Any]:
+    """Field stage ``frozen`` (field blocks only) or ``joint`` (small backbone lr, full replay, guard)."""
+    import torch
+
+    from macefield_flows.model.io import load_model
+    from macefield_flows.training.pipeline import to_field_model
+    from macefield_flows.training.teacher import TEACHER_NAME
+    from macefield_flows.training.trainer import evaluate_loss, train
+
+    cfg = field_settings(stage, wall)
+    folder = work / "field" / stage
+    if stage == "frozen":
+        model = to_field_model(load_model(work / "distill" / "best.pt", dtype="float32"), seed=cfg.seed)
+    else:
+        model = load_model(work / "field" / "frozen" / "best.pt", dtype="float32")
+    z = [int(v) for v in model.atomic_numbers.tolist()]
+    r_max = float(model.r_max)
+    resp_train, resp_valid = _response_items(z, r_max)
+    train_efs, train_hvp, _ = _label_items(work, "train", z, r_max)
+    valid_efs, valid_hvp, _ = _label_items(work, "valid", z, r_max)
+    guard = None
+    reference: dict[str, float] = {}
+    if stage == "joint":
+        base = load_model(work / "distill" / "best.pt", dtype="float32")
+        base.num_elements_ = len(z)
+        reference = evaluate_loss(base, valid_efs + valid_hvp, cfg, torch.device("cpu"), torch.float32)
+
+        def guard(rec: dict[str, Any]) -> Optional[str]:
+            for key in ("f_mae", "hvp_mae"):
+                if rec.get(f"valid_{key}", 0.0) > (1 + tolerance) * reference[key]:
+                    return (f"valid {key} {rec[f'valid_{key}']:.4f} > (1 + {tolerance}) x distilled "
+                            f"{reference[key]:.4f}")
+            return None
+    t0 = time.time()
+    summary = train(model, resp_train, resp_valid + (valid_efs + valid_hvp if stage == "joint" else []), cfg,
+                    folder, replay_items=train_efs + train_hvp if stage == "joint" else (),
+                    metadata={"stage": f"v4-field-{stage}", "teacher": TEACHER_NAME}, guard=guard)
+    last = summary["history"][-1] if summary["history"] else None
+    record(work, f"field-{stage}", {"wall_s": time.time() - t0, "n_response_train": len(resp_train),
+                                    "n_response_valid": len(resp_valid), "epochs": summary["epochs"],
+                                    "steps": summary["steps"], "reference_distilled": reference,
+                                    "stopped_by_guard": summary.get("stopped_by_guard"),
+                                    "settings": asdict(cfg), "last_epoch": last})
+    return summary

@@ -1,0 +1,254 @@
+"""v4 training code: student Hessian-vector products, HVP loss, curvature-label plans and storage,
+frozen-backbone training and the validation guard (tiny models, float64, a few steps)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from ase.build import bulk
+
+from macefield_flows.model.graph import atoms_to_graph, collate
+from macefield_flows.training.curvature_labels import (HVP, Chunk, LabelSettings, is_perovskite_like,
+                                                       label_chunk, load_chunk, load_label_dir,
+                                                       material_plan, polar_path, random_direction,
+                                                       save_chunk)
+from macefield_flows.training.data import Sample
+from macefield_flows.training.pipeline import ArchSettings, base_model_config, to_field_model
+from macefield_flows.training.trainer import TrainSettings, make_hvp_items, make_items, student_hvp, train
+
+ARCH = ArchSettings(r_max=4.0, channels=4, max_ell=1, correlation=1, num_bessel=4,
+                    mlp_irreps="4x0e", radial_mlp=(8,))
+
+
+def _samples(n: int = 3, seed: int = 0) -> list[Sample]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        atoms = bulk("NaCl", "rocksalt", a=5.4 + 0.1 * rng.normal()) * (1, 1, 2)
+        atoms.positions += rng.normal(scale=0.05, size=atoms.positions.shape)
+        out.append(Sample(atoms=atoms, name=f"toy{i}", dataset="toy", split="train", energy=-12.0 + 0.1 * i,
+                          forces=rng.normal(scale=0.1, size=(4, 3)), stress=np.eye(3) * 1e-3))
+    return out
+
+
+def _model(samples):
+    from macefield_flows.model.config import build_field_mace
+
+    torch.manual_seed(0)
+    return build_field_mace(base_model_config(samples, [11, 17], ARCH), dtype=torch.float64)
+
+
+def _forces(model, atoms) -> np.ndarray:
+    data = collate([atoms_to_graph(atoms, [11, 17], ARCH.r_max)], 2, torch.float64)
+    return model(data, compute_force=True)["forces"].detach().numpy()
+
+
+def test_student_hvp_matches_finite_differences_of_forces():
+    samples = _samples(2)
+    model = _model(samples)
+    rng = np.random.default_rng(3)
+    dirs = [random_direction(len(s.atoms), rng) for s in samples]
+    data = collate([atoms_to_graph(s.atoms, [11, 17], ARCH.r_max) for s in samples], 2, torch.float64)
+    hv = student_hvp(model, data, torch.as_tensor(np.concatenate(dirs)), create_graph=False).numpy()
+    h = 1e-4
+    fd = []
+    for s, v in zip(samples, dirs):
+        plus, minus = s.atoms.copy(), s.atoms.copy()
+        plus.positions += h * v
+        minus.positions -= h * v
+        fd.append((_forces(model, minus) - _forces(model, plus)) / (2 * h))
+    fd = np.concatenate(fd)
+    assert np.abs(fd).max() > 1e-3  # a non-trivial curvature
+    np.testing.assert_allclose(hv, fd, atol=1e-6 * np.abs(fd).max() + 1e-9, rtol=1e-5)
+
+
+def test_random_direction_is_unit_and_translation_free():
+    v = random_direction(5, np.random.default_rng(0))
+    assert v.shape == (5, 3)
+    assert np.linalg.norm(v) == pytest.approx(1.0)
+    np.testing.assert_allclose(v.sum(axis=0), 0.0, atol=1e-12)
+    with pytest.raises(ValueError):
+        random_direction(1, np.random.default_rng(0))
+
+
+class _QuadraticTeacher:
+    """E = 1/2 x^T K x (x = displacements from the start): exact Hessian K (eV/A^2)."""
+
+    name = "quadratic"
+
+    def __init__(self, ref_positions: dict[int, np.ndarray], k: np.ndarray) -> None:
+        self.ref, self.k = ref_positions, k
+
+    def evaluate(self, atoms_list):
+        out = []
+        for a in atoms_list:
+            x = (a.positions - self.ref[len(a)]).ravel()
+            out.append({"energy": 0.5 * x @ self.k @ x, "forces": -(self.k @ x).reshape(-1, 3),
+                        "stress": np.zeros((3, 3))})
+        return out
+
+
+def test_teacher_hvp_labels_by_central_differences_are_exact_for_a_quadratic(tmp_path):
+    atoms = bulk("NaCl", "rocksalt", a=5.6) * (1, 1, 2)
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(12, 12))
+    k = a @ a.T
+    teacher = _QuadraticTeacher({4: atoms.positions.copy()}, k)
+    s = Sample(atoms=atoms, name="q", dataset="toy", split="train")
+    v = random_direction(4, rng)
+    chunk = label_chunk(teacher, [s], [(0, v)], step=0.01)
+    assert len(chunk.samples) == 3 and len(chunk.hvps) == 1
+    np.testing.assert_allclose(chunk.hvps[0].value.ravel(), k @ v.ravel(), rtol=1e-9, atol=1e-9)
+    # storage round trip (float32 forces / HVP, float64 positions and energies)
+    save_chunk(chunk, tmp_path / "train-000.npz", teacher.name)
+    save_chunk(chunk, tmp_path / "train-001.npz", teacher.name)
+    back = load_chunk(tmp_path / "train-000.npz")
+    assert [x.name for x in back.samples] == [x.name for x in chunk.samples]
+    np.testing.assert_allclose(back.hvps[0].value, chunk.hvps[0].value, rtol=1e-6)
+    np.testing.assert_allclose(back.samples[1].positions if False else back.samples[1].atoms.positions,
+                               chunk.samples[1].atoms.positions)
+    merged = load_label_dir(tmp_path, "train")
+    assert len(merged.samples) == 6 and [h.index for h in merged.hvps] == [0, 3]
+
+
+def test_polar_path_moves_b_site_against_oxygens():
+    from ase import Atoms
+
+    bto = Atoms("BaTiO3", scaled_positions=[[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5],
+                                            [0, 0.5, 0.5]], cell=np.eye(3) * 4.0, pbc=True)
+    s = Sample(atoms=bto, name="bto", dataset="toy", split="train")
+    assert is_perovskite_like(s)
+    assert not is_perovskite_like(Sample(atoms=Atoms("CaCO3"), name="c", dataset="toy", split="train"))
+    path = polar_path(s, (0.1,))
+    assert len(path) == 3
+    dz = path[1].atoms.positions - bto.positions  # the z path
+    np.testing.assert_allclose(dz[1], [0, 0, 0.1], atol=1e-12)  # Ti
+    np.testing.assert_allclose(dz[2:, 2], -0.1 / 3, atol=1e-12)  # O
+    np.testing.assert_allclose(dz[0], 0.0, atol=1e-12)  # Ba
+    structs, requests = material_plan([s], LabelSettings(), seed=0)
+    assert len(structs) == 4 + 15 and len(requests) == 1
+
+
+def test_hvp_training_reduces_hvp_error(tmp_path):
+    samples = _samples(3)
+    model = _model(samples)
+    rng = np.random.default_rng(2)
+    hvps = [HVP(i, random_direction(4, rng), rng.normal(scale=0.5, size=(4, 3))) for i in range(3)]
+    items = make_items(samples, [11, 17], ARCH.r_max, "efs") + make_hvp_items(samples, hvps, [11, 17], ARCH.r_max)
+    cfg = TrainSettings(lr=1e-2, batch_size=3, max_epochs=4, max_wall_s=60, device="cpu", dtype="float64",
+                        plateau_patience=100, w_hvp=5.0)
+    hist = train(model, items, items, cfg, tmp_path / "d")["history"]
+    assert hist[-1]["valid_hvp_mae"] < hist[0]["valid_hvp_mae"]
+
+
+def test_frozen_backbone_and_guard(tmp_path):
+    samples = _samples(2)
+    for s in samples:
+        s.born_charges = np.stack([np.eye(3), -np.eye(3)] * 2) * 1.1
+        s.eps_electronic = np.eye(3) * 2.3
+    model = to_field_model(_model(samples), seed=0)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    resp = make_items(samples, [11, 17], ARCH.r_max, "response")
+    cfg = TrainSettings(lr=1e-2, batch_size=2, max_epochs=3, max_wall_s=60, device="cpu", dtype="float64",
+                        plateau_patience=100, freeze_backbone=True)
+    calls = []
+
+    def guard(record):
+        calls.append(record["epoch"])
+        return "stop now" if record["epoch"] >= 1 else None
+
+    summary = train(model, resp, resp, cfg, tmp_path / "f", guard=guard)
+    assert summary["stopped_by_guard"] == "stop now" and calls == [0, 1]
+    for n, p in model.named_parameters():
+        moved = not torch.equal(p.detach(), before[n])
+        assert moved == n.startswith(("field_feats.", "field_linear.")) or not moved, n
+        if not n.startswith(("field_feats.", "field_linear.")):
+            assert not moved, n
+
+
+def test_v4_distill_stage_records_and_resumes(tmp_path, monkeypatch):
+    """The v4 distill stage on toy chunks with a tiny architecture: runs, records, snapshots, resumes."""
+    from macefield_flows.training import v4
+
+    rng = np.random.default_rng(5)
+    for split in ("train", "valid"):
+        samples = _samples(3, seed=1 if split == "train" else 2)
+        for s in samples:
+            s.dataset, s.split, s.meta = "petretto2018_dfpt_becs_epsinf_e3nn", split, {"kind": "efs"}
+        hvps = [HVP(i, random_direction(4, rng), rng.normal(scale=0.5, size=(4, 3))) for i in range(3)]
+        save_chunk(Chunk(samples=samples, hvps=hvps), tmp_path / "w" / "labels" / f"{split}-000.npz", "toy")
+    monkeypatch.setattr(v4, "v4_arch", lambda: ARCH)
+    monkeypatch.setattr(v4, "model_elements", lambda work: [11, 17])
+    base = v4.distill_settings
+    monkeypatch.setattr(v4, "distill_settings", lambda wall: TrainSettings(
+        **{**base(wall).__dict__, "max_epochs": 2, "batch_size": 3, "device": "cpu"}))
+    work = tmp_path / "w"
+    s1 = v4.run_distill(work, wall=60)
+    assert s1["epochs"] == 2 and (work / "distill" / "best.pt").is_file()
+    monkeypatch.setattr(v4, "distill_settings", lambda wall: TrainSettings(
+        **{**base(wall).__dict__, "max_epochs": 3, "batch_size": 3, "device": "cpu"}))
+    s2 = v4.run_distill(work, wall=60)
+    assert s2["epochs"] == 3 and len(s2["history"]) == 3
+    import json
+
+    stages = json.loads((work / "stages.json").read_text())
+    assert len(stages["distill"]["calls"]) == 2 and stages["distill"]["calls"][0]["n_train_hvp"] == 3
+    copied = v4.snapshot(work, tmp_path / "campaign")
+    assert (tmp_path / "campaign" / "distill" / "state.pt").is_file()
+    assert (tmp_path / "campaign" / "labels" / "train-000.npz").is_file() and copied
+
+
+def test_v4_field_stages_frozen_then_guarded_joint(tmp_path, monkeypatch):
+    """frozen keeps the potential exactly; joint with a zero tolerance is stopped by the guard."""
+    import json
+
+    from macefield_flows.model.io import load_model
+    from macefield_flows.training import v4
+
+    test_v4_distill_stage_records_and_resumes(tmp_path, monkeypatch)
+    work = tmp_path / "w"
+    resp = _samples(2, seed=4)
+    for s in resp:
+        s.born_charges = np.stack([np.eye(3), -np.eye(3)] * 2) * 1.1
+        s.eps_electronic = np.eye(3) * 2.3
+    items = make_items(resp, [11, 17], ARCH.r_max, "response")
+    monkeypatch.setattr(v4, "_response_items", lambda z, r_max: (items, items))
+    base_field = v4.field_settings
+    monkeypatch.setattr(v4, "field_settings", lambda stage, wall: TrainSettings(
+        **{**base_field(stage, wall).__dict__, "max_epochs": 2, "batch_size": 2, "dtype": "float64"}))
+    v4.run_field(work, "frozen", wall=60)
+    distilled = load_model(work / "distill" / "best.pt", dtype="float64")
+    frozen = load_model(work / "field" / "frozen" / "best.pt", dtype="float64")
+    atoms = resp[0].atoms
+    np.testing.assert_allclose(_forces(frozen, atoms), _forces(distilled, atoms), atol=1e-5)
+    summary = v4.run_field(work, "joint", wall=60, tolerance=-0.5)  # any epoch fails a negative tolerance
+    assert summary["stopped_by_guard"] and summary["epochs"] == 1
+    stages = json.loads((work / "stages.json").read_text())
+    assert stages["field-joint"]["calls"][0]["stopped_by_guard"].startswith("valid f_mae")
+
+
+def test_v4_card_section_renders_and_survives_card_regeneration(tmp_path):
+    import json
+
+    from macefield_flows.training.card import write_card
+    from macefield_flows.training.v4 import record
+    from macefield_flows.training.v4_card import BEGIN, END, update_card
+
+    camp = tmp_path / "camp"
+    camp.mkdir()
+    record(camp, "labels", {"chunk": "train-000.npz", "wall_s": 12.0})
+    record(camp, "labels", {"chunk": "train-001.npz", "wall_s": 8.0})
+    check = {"MgO": {"TO_THz": 10.6, "eps_ionic": 8.4, "C11": 269.0, "C12": 94.0, "C44": 107.0},
+             "BaTiO3_cubic_gamma_THz": [-5.9, -5.9, -5.9, 0.0, 0.001, -0.002, 4.9, 4.9, 4.9]}
+    (camp / "check-teacher.json").write_text(json.dumps(check))
+    card = tmp_path / "card.md"
+    card.write_text("# card\n")
+    update_card(card, camp)
+    text = card.read_text()
+    assert BEGIN in text and END in text
+    assert "| labels | 2 | 20 |" in text and "| teacher | 10.60 | 8.40 | 269 / 94 / 107 |" in text
+    assert "| -5.90 |" in text  # the soft optical mode, not an acoustic one
+    update_card(card, camp)  # replaced in place, not duplicated
+    assert card.read_text().count(BEGIN) == 1
+
