@@ -299,6 +299,9 @@ def _register_compare() -> None:
             raise typer.Exit(1)
         return
     app.command("compare")(compare_command)
+    from macefield_flows.comparison.cli import references_app
+
+    app.add_typer(references_app, name="references")
 
 
 _register_compare()
