@@ -92,14 +92,21 @@ def test_old_pickle_reproduces_its_reference_outputs(tmp_path, name):
                                    rtol=0, atol=1e-9)
 
 
-def test_pre_paper_field_design_is_refused(tmp_path):
-    path, ref = _unpack("mace-75792b8a_ScaleShiftFieldMACE", tmp_path)
-    assert ref["mace_commit"].startswith("75792b8a")
+REFUSED = {
+    "mace-75792b8a_ScaleShiftFieldMACE": ("75792b8a", "May-June 2025", "charge/dipole readouts"),
+    "mace-449bd74c_ScaleShiftFieldMACE": ("449bd74c", "January 2025", "edge attributes"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_pre_paper_field_designs_are_refused(tmp_path, name):
+    path, ref = _unpack(name, tmp_path)
+    commit, period, reason = REFUSED[name]
+    assert ref["mace_commit"].startswith(commit)
     with pytest.raises(ModelLoadError) as refused:
         load_model(path, trust_pickle=True)
     message = str(refused.value)
-    for part in ("ScaleShiftFieldMACE", "75792b8a", "May-June 2025", "charge/dipole readouts",
-                 str(path)):
+    for part in ("ScaleShiftFieldMACE", commit, period, reason, str(path)):
         assert part in message
     with pytest.raises(UntrustedPickleError):  # refusal never bypasses the opt-in
         load_model(path)

@@ -252,3 +252,13 @@ def test_v4_card_section_renders_and_survives_card_regeneration(tmp_path):
     update_card(card, camp)  # replaced in place, not duplicated
     assert card.read_text().count(BEGIN) == 1
 
+
+
+def test_max_batches_per_epoch_gives_short_epochs(tmp_path):
+    samples = _samples(3)
+    model = _model(samples)
+    items = make_items(samples, [11, 17], ARCH.r_max, "efs")
+    cfg = TrainSettings(lr=1e-2, batch_size=1, max_epochs=3, max_wall_s=60, device="cpu", dtype="float64",
+                        max_batches_per_epoch=2)
+    summary = train(model, items, items, cfg, tmp_path / "d")
+    assert summary["epochs"] == 3 and summary["steps"] == 6

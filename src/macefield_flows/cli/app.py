@@ -59,8 +59,9 @@ def _screen(structures, model: str, device: str, field: Optional[list[float]], r
                            trust_pickle=trust_pickle)
     keys = maker.resume_keys(structures)
     skip = stored_keys(store, keys, include_failed=not retry_failed)
-    n_todo = len(structures) - len(set(keys) & skip)
-    console.print(f"{len(structures)} structures, {len(structures) - n_todo} already stored, {n_todo} to compute")
+    n_todo = len(set(keys) - skip)  # identical structures share a key and are computed once
+    console.print(f"{len(structures)} structures ({len(set(keys))} distinct), {len(set(keys) & skip)} already "
+                  f"stored, {n_todo} to compute")
     if n_todo:
         with Progress(TextColumn("screening"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=err_console, transient=False) as bar:

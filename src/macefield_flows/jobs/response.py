@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, ClassVar, Optional, Sequence
+from typing import Any, Callable, ClassVar, Iterator, Optional, Sequence
 
 from jobflow import Maker, job
 from pymatgen.core import Structure
@@ -23,6 +24,30 @@ from macefield_flows.jobs.base import ModelSettings, as_structure_list, check_fi
 from macefield_flows.schemas.task import ElectricResponseBatchDoc, ElectricResponseTaskDoc, RelaxBatchDoc, TaskStatus
 
 logger = logging.getLogger(__name__)
+
+_DOCUMENT_HOOKS: list[Callable[[str], None]] = []
+
+
+@contextmanager
+def on_document(callback: Callable[[str], None]) -> Iterator[None]:
+    """Call ``callback(resume_key)`` each time a property job of this process finishes one structure's document.
+
+    Progress reporting of the screening (one tick per structure, not per chunk); the
+    callback must be cheap and must not raise (errors are logged and ignored).
+    """
+    _DOCUMENT_HOOKS.append(callback)
+    try:
+        yield
+    finally:
+        _DOCUMENT_HOOKS.remove(callback)
+
+
+def _document_done(key: str) -> None:
+    for hook in list(_DOCUMENT_HOOKS):
+        try:
+            hook(key)
+        except Exception as exc:  # noqa: BLE001 (progress must never break a job)
+            logger.debug("document hook failed: %s", exc)
 
 
 @dataclass
@@ -159,6 +184,7 @@ def run_response(maker: BaseResponseMaker, structures: Any, relaxed: Optional[Re
 
             doc = attach_full_phonons(doc, model, maker.full_phonons, maker.device, maker.dtype, maker.head)
         docs.append(doc)
+        _document_done(keys[i])
     n_ok = sum(d.status == TaskStatus.SUCCESS for d in docs)
     logger.info("%s: %d structures, %d failed, %.1f s", maker.name, len(docs), len(docs) - n_ok,
                 time.perf_counter() - t0)

@@ -218,3 +218,23 @@ def v4_card_cmd(campaign: Optional[Path] = typer.Option(None, help="default: <re
 
     path = update_card(card or REPO_ROOT / "docs" / "model_card.md", campaign or CAMPAIGN)
     typer.echo(str(path))
+
+
+@train_app.command("v4-throughput")
+def v4_throughput_cmd(work: Path = V4_WORK, n: int = typer.Option(16, help="test structures"),
+                      v4_model: Optional[Path] = typer.Option(None, "--v4-model",
+                                                              help="default: WORK/distill/best.pt")) -> None:
+    """v4: engine throughput (structures/s, all default properties) of v3 and the v4 model, same run."""
+    import json
+
+    from macefield_flows.training.registry import MODELS_DIR
+    from macefield_flows.training.v4 import engine_throughput, record
+
+    _setup(1)
+    path = v4_model or work / "distill" / "best.pt"
+    if not path.is_file():
+        typer.echo(f"error: no model file {path}", err=True)
+        raise typer.Exit(1)
+    res = engine_throughput({"v3": MODELS_DIR / "macefield-small-v3.pt", "v4": path}, n=n)
+    record(work, "throughput", {"wall_s": 0.0, **res})
+    typer.echo(json.dumps(res, indent=1))

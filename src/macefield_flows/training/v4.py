@@ -98,8 +98,8 @@ def distill_settings(wall: float):
     from macefield_flows.training.trainer import TrainSettings
 
     return TrainSettings(lr=5e-3, batch_size=8, w_energy=10.0, w_forces=10.0, w_stress=100.0, w_hvp=0.5,
-                         delta_hvp=0.05, max_wall_s=wall, checkpoint_every=100, dtype="float32",
-                         plateau_patience=2, device="cpu")
+                         delta_hvp=0.05, max_wall_s=wall, checkpoint_every=50, dtype="float32",
+                         plateau_patience=3, max_batches_per_epoch=300, device="cpu")
 
 
 def _label_items(work: Path, split: str, z: list[int], r_max: float):
@@ -118,13 +118,15 @@ def _label_items(work: Path, split: str, z: list[int], r_max: float):
 
 
 def model_elements(work: Path) -> list[int]:
-    """Elements of the train labels and of the train response rows (the field stage's data)."""
+    """Elements of the labelled train structures (E0s and scales need labels for every element).
+
+    A model is built once, at the first distillation call; labels of other elements that land
+    later are skipped by a resumed run (restart the stage from scratch to include them).
+    """
     from macefield_flows.training.curvature_labels import load_label_dir
     from macefield_flows.training.data import elements_of
-    from macefield_flows.training.pipeline import DataSettings, response_structures
 
-    train = load_label_dir(work / "labels", "train").samples
-    return sorted(set(elements_of(train)) | set(elements_of(response_structures("train", DataSettings(max_atoms=12)))))
+    return elements_of(load_label_dir(work / "labels", "train").samples)
 
 
 def run_distill(work: Path, wall: float) -> dict[str, Any]:
@@ -145,11 +147,10 @@ def run_distill(work: Path, wall: float) -> dict[str, Any]:
         z = [int(v) for v in config["atomic_numbers"]]
     else:
         z = model_elements(work)
+        if not z:
+            raise ValueError(f"no train labels under {work / 'labels'}: run `macefield train v4-labels` first")
         train_samples = [s for s in load_label_dir(work / "labels", "train").samples
                          if s.meta.get("kind") != "hvp_point"]
-        missing = sorted(set(z) - {int(v) for s in train_samples for v in s.atoms.get_atomic_numbers()})
-        if missing:
-            raise ValueError(f"no teacher labels for elements {missing}: run v4-labels to completion first")
         config = base_model_config(train_samples, z, arch)
     torch.manual_seed(cfg.seed)
     model = build_field_mace(config, dtype=torch.float32)
@@ -247,3 +248,43 @@ def run_field(work: Path, stage: str, wall: float, tolerance: float = FIELD_TOLE
                                     "stopped_by_guard": summary.get("stopped_by_guard"),
                                     "settings": asdict(cfg), "last_epoch": last})
     return summary
+
+
+# ---------------------------------------------------------------------------- throughput
+def engine_throughput(model_paths: dict[str, Path], n: int = 16, max_atoms: int = 12,
+                      repeats: int = 1) -> dict[str, Any]:
+    """Structures/s of ``engine.evaluate`` (default properties, float64, CPU) for each model, same run.
+
+    Test-split Petousis structures (the first ``n`` with <= ``max_atoms`` atoms). A backbone
+    without field blocks gets random ones (``to_field_model``): the timing does not depend on
+    the weights' values.
+    """
+    import torch
+
+    from macefield_flows.engine.evaluate import evaluate
+    from macefield_flows.model.io import load_model
+    from macefield_flows.training.data import load_split
+    from macefield_flows.training.pipeline import PETOUSIS, to_field_model
+
+    out: dict[str, Any] = {"threads": torch.get_num_threads(), "n_structures": n}
+    prepared = {}
+    for name, path in model_paths.items():
+        model = load_model(path, dtype="float64")
+        if not model.has_field_blocks:
+            model = to_field_model(model).double()
+        z = set(int(v) for v in model.atomic_numbers.tolist())
+        structs = [s.atoms for s in load_split(PETOUSIS, "test", max_atoms=max_atoms)
+                   if set(int(v) for v in s.atoms.get_atomic_numbers()) <= z][:n]
+        evaluate(structs, model, device="cpu")  # warm-up (first-call costs are not throughput)
+        prepared[name] = (model, structs)
+    best: dict[str, float] = {}
+    for _ in range(max(repeats, 2)):  # interleaved rounds, the fastest round of each model counts
+        for name, (model, structs) in prepared.items():
+            t0 = time.time()
+            evaluate(structs, model, device="cpu")
+            best[name] = min(best.get(name, float("inf")), time.time() - t0)
+    for name, (model, structs) in prepared.items():
+        out[name] = {"structures_per_s": len(structs) / best[name], "seconds": best[name],
+                     "atoms": int(sum(len(a) for a in structs)),
+                     "parameters": int(sum(p.numel() for p in model.parameters()))}
+    return out
