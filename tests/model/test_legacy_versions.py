@@ -125,3 +125,32 @@ def test_converted_old_pickle_keeps_outputs_and_source(tmp_path):
                   pbc=True)
     ours = run(safe, atoms, None, compute_stress=True)
     _close(ours["forces"], structure["zero_field"]["forces"], "converted forces")
+
+
+def test_old_multi_head_pickle_reproduces_every_head(tmp_path):
+    """mace-torch 0.3.13 two-head ScaleShiftMACE (heads ["pt_head", "Default"], per-head
+    E0s, scale and shift): every head, selected by name, gives the old code's outputs."""
+    import torch
+
+    from macefield_flows.model.graph import atoms_to_graph, collate
+
+    path, ref = _unpack("mace-0.3.13_ScaleShiftMACE_2heads", tmp_path)
+    model = load_model(path, trust_pickle=True)
+    assert model.model_info.heads == ["pt_head", "Default"]
+    from macefield_flows.model.heads import resolve_head
+
+    assert resolve_head(model, warn=False) == "Default"  # as mace's calculator picks it
+    for structure in ref["structures"]:
+        atoms = Atoms(structure["symbols"], positions=structure["positions"],
+                      cell=structure["cell"], pbc=True)
+        graph = atoms_to_graph(atoms, model.atomic_numbers.tolist(), float(model.r_max))
+        energies = []
+        for index, head in enumerate(model.model_info.heads):
+            data = collate([graph], len(model.atomic_numbers), torch.float64, head_index=index)
+            ours = {k: v.detach().numpy() for k, v in model(data, compute_stress=True).items()
+                    if isinstance(v, torch.Tensor)}
+            theirs = structure[f"zero_field:{head}"]
+            for quantity in ("energy", "forces", "stress"):
+                _close(ours[quantity], theirs[quantity], f"head {head} {quantity}")
+            energies.append(theirs["energy"][0])
+        assert abs(energies[0] - energies[1]) > 1.0  # the heads differ: the head really is selected

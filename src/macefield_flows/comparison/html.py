@@ -30,6 +30,17 @@ function sortTable(th) {
     return asc ? String(x).localeCompare(String(y)) : String(y).localeCompare(String(x)); });
   rows.forEach(r => body.appendChild(r));
 }
+window.addEventListener('load', () => {
+  // a link ending in #sort=<column> opens the per-material table sorted by that column
+  const m = decodeURIComponent(location.hash).match(/^#sort=(.+)$/);
+  if (m) { const th = Array.from(document.querySelectorAll('#materials th')).find(t => t.textContent === m[1]);
+           if (th) sortTable(th); }
+  // what rendered (read by the headless-browser test and by anyone inspecting the page)
+  const imgs = Array.from(document.images);
+  document.body.dataset.imagesRendered = imgs.filter(i => i.complete && i.naturalWidth > 0).length;
+  document.body.dataset.imagesTotal = imgs.length;
+  document.body.dataset.materialRows = document.querySelectorAll('#materials tbody tr').length;
+});
 """
 
 _STYLE = """

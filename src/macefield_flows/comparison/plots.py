@@ -23,7 +23,7 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 SPLIT_COLOURS = {"train": "#1f77b4", "valid": "#ff7f0e", "test": "#2ca02c", "unknown": "#7f7f7f"}
-LOG_SPAN = 30.0
+LOG_SPAN = 20.0
 """max/min of |values| above which the axes become logarithmic."""
 
 
@@ -39,15 +39,22 @@ class ParityPlot:
 
 
 def axis_scale(values: np.ndarray) -> str:
-    """'log' (all > 0, spanning > LOG_SPAN), 'symlog' (some <= 0, spanning > LOG_SPAN) or 'linear'."""
+    """Axis scale for the values of a parity plot.
+
+    'log' when all values are positive and span more than :data:`LOG_SPAN`
+    (max/min); 'symlog' when some are not positive but the largest magnitudes
+    exceed LOG_SPAN times the median magnitude and 10 (a few huge values would
+    squash the rest at zero); else 'linear' (e.g. Born charges of both signs).
+    """
     v = np.asarray(values, float)
     v = v[np.isfinite(v)]
     if v.size < 2:
         return "linear"
-    nonzero = np.abs(v[np.abs(v) > 1e-12])
-    if nonzero.size < 2 or nonzero.max() / nonzero.min() <= LOG_SPAN:
-        return "linear"
-    return "log" if np.all(v > 0) else "symlog"
+    if np.all(v > 0):
+        return "log" if v.max() / v.min() > LOG_SPAN else "linear"
+    mags = np.abs(v)
+    big = mags.max()
+    return "symlog" if big > 10 and big > LOG_SPAN * max(float(np.median(mags)), 1e-12) else "linear"
 
 
 def parity_plot(pred: np.ndarray, ref: np.ndarray, prop: str, units: str, path: Path, title: str = "",
