@@ -28,6 +28,8 @@ LOADABLE = {
     "mace-0.3.4_ScaleShiftMACE": ("mace.modules.models.ScaleShiftMACE", None),
     "mace-0.3.6_ScaleShiftMACE": ("mace.modules.models.ScaleShiftMACE", None),
     "mace-0.3.10_ScaleShiftMACE": ("mace.modules.models.ScaleShiftMACE", None),
+    # ZBL pair repulsion + Agnesi distance transform, as the MACE-MP-0b models
+    "mace-0.3.10_ScaleShiftMACE_zbl_agnesi": ("mace.modules.models.ScaleShiftMACE", None),
     "mace-0.3.13_ScaleShiftMACE": ("mace.modules.models.ScaleShiftMACE", None),
     "mace-0.3.13_MACE": ("mace.modules.models.MACE", None),
     # PR 1177: P in e/A^2, Z* [atom, P component, displacement component], chi dimensionless
@@ -154,3 +156,20 @@ def test_old_multi_head_pickle_reproduces_every_head(tmp_path):
                 _close(ours[quantity], theirs[quantity], f"head {head} {quantity}")
             energies.append(theirs["energy"][0])
         assert abs(energies[0] - energies[1]) > 1.0  # the heads differ: the head really is selected
+
+
+def test_cli_info_names_the_source_and_refusal_is_one_error_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from macefield_flows.cli.app import app
+
+    runner = CliRunner()
+    path, _ = _unpack("mace-0.3.6_ScaleShiftMACE", tmp_path)
+    shown = runner.invoke(app, ["info", "--model", str(path), "--trust-pickle"])
+    assert shown.exit_code == 0, shown.output
+    assert "mace.modules.models.ScaleShiftMACE (mace-torch <= 0.3.13 layout" in shown.output
+    path, _ = _unpack("mace-75792b8a_ScaleShiftFieldMACE", tmp_path)
+    refused = runner.invoke(app, ["convert", str(path), str(tmp_path / "out.pt"), "--trust-pickle"])
+    assert refused.exit_code == 1 and not (tmp_path / "out.pt").exists()
+    errors = [line for line in refused.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "75792b8a" in refused.output

@@ -281,6 +281,10 @@ def info(
             for k, v in m.model_info.as_dict().items():
                 if k != "metadata":
                     console.print(f"model.{k:10s} {v}")
+            source = m.model_info.metadata
+            if "source_class" in source:  # a pickle: what it was written as (model/legacy.py)
+                console.print(f"model.{'source':10s} {source['source_class']} "
+                              f"({source.get('source_layout', '')})")
             try:  # the head used when none is given (mace's rule, model/heads.py)
                 default_head = resolve_head(m, None, warn=False)
             except HeadError:
