@@ -4,9 +4,9 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 work="${1:-$here/../../runs/v4}"
-mkdir -p "$work/labels" "$work/distill" "$work/field"
+mkdir -p "$work/labels" "$work/distill" "$work/field/frozen" "$work/field/joint"
 cp -n "$here"/labels/*.npz "$here/labels/settings.json" "$work/labels/" 2>/dev/null || true
-for stage in distill field; do
+for stage in distill field/frozen field/joint; do
   [ -d "$here/$stage" ] && cp -n "$here/$stage"/*.pt "$work/$stage/" 2>/dev/null || true
 done
 [ -f "$here/stages.json" ] && cp -n "$here/stages.json" "$work/stages.json" || true

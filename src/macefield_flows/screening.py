@@ -115,6 +115,37 @@ def assess_quality(doc: dict[str, Any], thresholds: Any = None, extra_flags: Opt
     return Quality(reliable=is_reliable(flags), flags=[QualityFlag(**f) for f in flags], thresholds=t.as_dict())
 
 
+#: flags that the lowest frequency over the whole Brillouin zone decides (see physics.quality)
+PHONON_FLAGS = ("imaginary_modes", "imaginary_modes_ir_inactive", "soft_polar_mode")
+
+
+def with_full_bz_minimum(doc: ElectricResponseTaskDoc, min_frequency_thz: float,
+                         thresholds: Any = None) -> ElectricResponseTaskDoc:
+    """A copy of ``doc`` with ``min_frequency_full_bz_thz`` set and its quality assessed again.
+
+    The imaginary-mode flags are recomputed from the full-BZ minimum (a structure
+    stable at Gamma but unstable elsewhere gets ``imaginary_modes``); every other
+    flag is kept. ``thresholds`` default to the ones the document was assessed with.
+
+    Parameters
+    ----------
+    doc : successful task document (not mutated).
+    min_frequency_thz : lowest frequency over band path and mesh, THz (imaginary negative).
+    """
+    from macefield_flows.physics.quality import QualityThresholds, imaginary_mode_flags, is_reliable
+
+    quality = doc.quality or Quality()
+    t = QualityThresholds.from_any(thresholds if thresholds is not None else (quality.thresholds or None))
+    fields = {"min_frequency_full_bz_thz": float(min_frequency_thz),
+              "phonon_frequencies_thz": doc.phonon_frequencies_thz, "ir_intensities": doc.ir_intensities}
+    kept = [f.model_dump() for f in quality.flags if f.name not in PHONON_FLAGS]
+    flags = kept + imaginary_mode_flags(fields, t)
+    new_quality = Quality(reliable=is_reliable(flags), flags=[QualityFlag(**f) for f in flags],
+                          thresholds=t.as_dict())
+    return doc.model_copy(update={"min_frequency_full_bz_thz": float(min_frequency_thz), "quality": new_quality,
+                                  "warnings": [f.message for f in new_quality.flags]})
+
+
 def failed_task_doc(
     input_structure: Structure,
     reason: str,

@@ -197,3 +197,68 @@ def test_v4_distill_stage_records_and_resumes(tmp_path, monkeypatch):
     copied = v4.snapshot(work, tmp_path / "campaign")
     assert (tmp_path / "campaign" / "distill" / "state.pt").is_file()
     assert (tmp_path / "campaign" / "labels" / "train-000.npz").is_file() and copied
+
+
+def test_v4_field_stages_frozen_then_guarded_joint(tmp_path, monkeypatch):
+    """frozen keeps the potential exactly; joint with a zero tolerance is stopped by the guard."""
+    import json
+
+    from macefield_flows.model.io import load_model
+    from macefield_flows.training import v4
+
+    test_v4_distill_stage_records_and_resumes(tmp_path, monkeypatch)
+    work = tmp_path / "w"
+    resp = _samples(2, seed=4)
+    for s in resp:
+        s.born_charges = np.stack([np.eye(3), -np.eye(3)] * 2) * 1.1
+        s.eps_electronic = np.eye(3) * 2.3
+    items = make_items(resp, [11, 17], ARCH.r_max, "response")
+    monkeypatch.setattr(v4, "_response_items", lambda z, r_max: (items, items))
+    base_field = v4.field_settings
+    monkeypatch.setattr(v4, "field_settings", lambda stage, wall: TrainSettings(
+        **{**base_field(stage, wall).__dict__, "max_epochs": 2, "batch_size": 2, "dtype": "float64"}))
+    v4.run_field(work, "frozen", wall=60)
+    distilled = load_model(work / "distill" / "best.pt", dtype="float64")
+    frozen = load_model(work / "field" / "frozen" / "best.pt", dtype="float64")
+    atoms = resp[0].atoms
+    np.testing.assert_allclose(_forces(frozen, atoms), _forces(distilled, atoms), atol=1e-5)
+    summary = v4.run_field(work, "joint", wall=60, tolerance=-0.5)  # any epoch fails a negative tolerance
+    assert summary["stopped_by_guard"] and summary["epochs"] == 1
+    stages = json.loads((work / "stages.json").read_text())
+    assert stages["field-joint"]["calls"][0]["stopped_by_guard"].startswith("valid f_mae")
+
+
+def test_v4_card_section_renders_and_survives_card_regeneration(tmp_path):
+    import json
+
+    from macefield_flows.training.card import write_card
+    from macefield_flows.training.v4 import record
+    from macefield_flows.training.v4_card import BEGIN, END, update_card
+
+    camp = tmp_path / "camp"
+    camp.mkdir()
+    record(camp, "labels", {"chunk": "train-000.npz", "wall_s": 12.0})
+    record(camp, "labels", {"chunk": "train-001.npz", "wall_s": 8.0})
+    check = {"MgO": {"TO_THz": 10.6, "eps_ionic": 8.4, "C11": 269.0, "C12": 94.0, "C44": 107.0},
+             "BaTiO3_cubic_gamma_THz": [-5.9, -5.9, -5.9, 0.0, 0.001, -0.002, 4.9, 4.9, 4.9]}
+    (camp / "check-teacher.json").write_text(json.dumps(check))
+    card = tmp_path / "card.md"
+    card.write_text("# card\n")
+    update_card(card, camp)
+    text = card.read_text()
+    assert BEGIN in text and END in text
+    assert "| labels | 2 | 20 |" in text and "| teacher | 10.60 | 8.40 | 269 / 94 / 107 |" in text
+    assert "| -5.90 |" in text  # the soft optical mode, not an acoustic one
+    update_card(card, camp)  # replaced in place, not duplicated
+    assert card.read_text().count(BEGIN) == 1
+
+
+
+def test_max_batches_per_epoch_gives_short_epochs(tmp_path):
+    samples = _samples(3)
+    model = _model(samples)
+    items = make_items(samples, [11, 17], ARCH.r_max, "efs")
+    cfg = TrainSettings(lr=1e-2, batch_size=1, max_epochs=3, max_wall_s=60, device="cpu", dtype="float64",
+                        max_batches_per_epoch=2)
+    summary = train(model, items, items, cfg, tmp_path / "d")
+    assert summary["epochs"] == 3 and summary["steps"] == 6

@@ -60,8 +60,9 @@ def _screen(structures, model: str, device: str, field: Optional[list[float]], r
                            trust_pickle=trust_pickle)
     keys = maker.resume_keys(structures)
     skip = stored_keys(store, keys, include_failed=not retry_failed)
-    n_todo = len(structures) - len(set(keys) & skip)
-    console.print(f"{len(structures)} structures, {len(structures) - n_todo} already stored, {n_todo} to compute")
+    n_todo = len(set(keys) - skip)  # identical structures share a key and are computed once
+    console.print(f"{len(structures)} structures ({len(set(keys))} distinct), {len(set(keys) & skip)} already "
+                  f"stored, {n_todo} to compute")
     if n_todo:
         with Progress(TextColumn("screening"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=err_console, transient=False) as bar:
@@ -94,6 +95,11 @@ def screen(
     strict: bool = typer.Option(False, "--strict", help="Exit with status 3 when any input failed."),
     report: Optional[Path] = typer.Option(None, "--report", help="Run report (JSON) path (default: "
                                           "run_report_<time>.json in the store folder)."),
+    phonons: bool = typer.Option(False, "--phonons/--no-phonons", help="Also compute full phonons (dispersion, "
+                                 "DOS, LO-TO, IR; stability over the whole Brillouin zone used by the quality "
+                                 "flags). Costs a supercell per structure."),
+    phonon_min_length: float = typer.Option(10.0, "--phonon-min-length", help="With --phonons: smallest "
+                                            "supercell length, Angstrom."),
 ):
     """Screen structures into the results store (already stored ones are skipped).
 
@@ -106,8 +112,12 @@ def screen(
 
     with user_errors():
         fvec = _parse_field(field)
+        if phonon_min_length <= 0:
+            raise ValueError(f"--phonon-min-length {phonon_min_length}: expected > 0 (Angstrom)")
+        phonon_settings = {"min_length": phonon_min_length} if phonons else None
         summary = _screen_items(inputs, model, device, fvec, relax, store, workers, chunk_size, head, fmax,
-                                relax_cell, retry_failed, trust_pickle, dtype, report, backend=backend)
+                                relax_cell, retry_failed, trust_pickle, dtype, report, phonon_settings,
+                                backend=backend)
         console.print(counts_line(summary), soft_wrap=True)
         if summary.rows and console.is_terminal:
             console.print(summary_table(summary))
@@ -120,7 +130,7 @@ def screen(
 
 
 def _screen_items(inputs, model, device, fvec, relax, store_spec, workers, chunk_size, head, fmax, relax_cell,
-                  retry_failed, trust_pickle, dtype, report=None, backend=None):
+                  retry_failed, trust_pickle, dtype, report=None, phonon_settings=None, backend=None):
     """Model pre-flight, inputs, screening and run report of ``screen`` (see cli/screen.py)."""
     import contextlib
 
@@ -135,7 +145,8 @@ def _screen_items(inputs, model, device, fvec, relax, store_spec, workers, chunk
     model_file, info = preflight_model(model, head, trust_pickle, backend)  # fails fast, before any work
     maker = ScreeningMaker(model=str(model_file), device=device, dtype=dtype, head=head, electric_field=fvec,
                            relax=relax, relax_cell=relax_cell, fmax=fmax, chunk_size=chunk_size,
-                           trust_pickle=trust_pickle, backend=backend)
+                           trust_pickle=trust_pickle, phonons=phonon_settings is not None,
+                           phonon_settings=phonon_settings, backend=backend)
     items = collect_inputs(inputs, elements=info.elements)
 
     @contextlib.contextmanager
@@ -148,8 +159,10 @@ def _screen_items(inputs, model, device, fvec, relax, store_spec, workers, chunk
     summary = screen_inputs(items, maker, jstore, info, workers, retry_failed, progress_factory=progress,
                             echo=lambda text: console.print(text, soft_wrap=True, highlight=False))
     settings = {"inputs": list(inputs), "model": str(model_file), "model_sha256": info.sha256, "head": head,
-                "backend": backend, "device": device, "dtype": dtype, "relax": relax, "relax_cell": relax_cell, "fmax": fmax,
-                "electric_field": fvec, "store": str(store_spec) if store_spec else None}
+                "backend": backend, "device": device, "dtype": dtype, "relax": relax,
+                "relax_cell": relax_cell, "fmax": fmax,
+                "electric_field": fvec, "store": str(store_spec) if store_spec else None,
+                "phonons": phonon_settings}
     write_report(summary, report or report_path_for(store_spec), settings)
     return summary
 
@@ -275,6 +288,10 @@ def info(
             for k, v in m.model_info.as_dict().items():
                 if k != "metadata":
                     console.print(f"model.{k:10s} {v}")
+            source = m.model_info.metadata
+            if "source_class" in source:  # a pickle: what it was written as (model/legacy.py)
+                console.print(f"model.{'source':10s} {source['source_class']} "
+                              f"({source.get('source_layout', '')})")
             try:  # the head used when none is given (mace's rule, model/heads.py)
                 default_head = resolve_head(m, None, warn=False)
             except HeadError:
@@ -333,6 +350,9 @@ def _register_compare() -> None:
             raise typer.Exit(1)
         return
     app.command("compare")(compare_command)
+    from macefield_flows.comparison.cli import references_app
+
+    app.add_typer(references_app, name="references")
 
 
 _register_compare()

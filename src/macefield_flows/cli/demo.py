@@ -24,9 +24,10 @@ from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
 
+from macefield_flows.references.benchmark import DEMO_DATASET, _join_id, benchmark_reference_docs  # noqa: F401
+
 logger = logging.getLogger(__name__)
 
-DEMO_DATASET = "benchmark"
 AGG_PROPERTIES = ("born", "eps_electronic", "eps_ionic", "eps_total", "piezo_frobenius", "piezo_sv_max",
                   "piezo_longitudinal_max")
 LABELS = {"born": "Z* diagonal", "eps_electronic": "eps_inf", "eps_ionic": "eps_ionic", "eps_total": "eps_total",
@@ -35,54 +36,6 @@ LABELS = {"born": "Z* diagonal", "eps_electronic": "eps_inf", "eps_ionic": "eps_
 AGG_COLUMNS = ("property", "units", "count", "n_points", "mae", "rmse", "r2_true", "pearson_r2")
 MATERIAL_COLUMNS = ("crystal", "split", "status", "Z* MAE", "eps_inf pred", "eps_inf DFPT", "eps_ion pred",
                     "eps_ion DFPT", "eps_0 pred", "eps_0 DFPT", "|e|_F pred", "|e|_F DFPT")
-
-
-def _join_id(entry_name: str) -> str:
-    return f"{DEMO_DATASET}:{entry_name}"
-
-
-def benchmark_reference_docs(entries: Optional[Sequence[Any]] = None) -> list[dict[str, Any]]:
-    """One ``ReferenceDoc`` dict per benchmark entry (dataset ``'benchmark'``).
-
-    Each property takes the entry's first verified value (unverified literature
-    values are never used). ``material_id`` is ``'benchmark:<name>'``, the key
-    the demo joins predictions on; the Materials Project id, if any, is in
-    ``mp_id_candidates``.
-    """
-    from macefield_flows.references.benchmark import load_benchmark_set
-    from macefield_flows.schemas.reference import ReferenceDoc
-
-    entries = load_benchmark_set() if entries is None else entries
-    out = []
-    for e in entries:
-        used = [v for vals in e.values.values() for v in vals if v.get("verified")]
-        citations = list(dict.fromkeys(v.get("citation", "") for v in used if v.get("citation")))
-        methods = list(dict.fromkeys(v.get("method", "") for v in used if v.get("method")))
-        values: dict[str, Any] = {}
-        for prop in ("born", "eps_electronic", "eps_ionic", "eps_total"):
-            val = e.value(prop)
-            if val is not None:
-                values[prop] = val.tolist()
-        piezo = next((v for v in e.values.get("piezo_total", []) if v.get("verified")), None)
-        if piezo is not None:
-            values.update(piezo_total=piezo["value"], piezo_invariants=piezo.get("invariants"),
-                          piezo_frame="unknown", e_ij_max_longitudinal=piezo.get("e_ij_max_longitudinal"),
-                          e_ij_max_emmet=piezo.get("e_ij_max_emmet"))
-        for key, prop in (("e_electronic", "eps_electronic"), ("e_ionic", "eps_ionic"), ("e_total", "eps_total")):
-            if prop in values:
-                values[key] = float(np.trace(np.asarray(values[prop])) / 3)
-        doc = ReferenceDoc(
-            reference_id=_join_id(e.name), dataset=DEMO_DATASET, source_id=e.name,
-            citation="; ".join(citations) or "see data/benchmark_set.json",
-            method="; ".join(methods) or "DFPT", material_id=_join_id(e.name),
-            mp_id_candidates=[e.material_id] if e.material_id else [], formula_pretty=e.formula,
-            space_group=int(e.space_group), nsites=len(e.structure), structure=e.structure.as_dict(),
-            split=e.split, allowed_for_training=False,
-            extra={"description": e.description, "sources": sorted({v.get("source") for v in used})},
-            **values,
-        )
-        out.append(doc.model_dump())
-    return out
 
 
 def benchmark_structures(entries: Sequence[Any]) -> list[Any]:

@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Iterable, Optional, Sequence
 
 from jobflow import JobStore, run_locally
 from pymatgen.core import Structure
@@ -29,9 +29,19 @@ PR_SET_PDEATHSIG = 1
 WATCHDOG_PERIOD_S = 1.0
 
 
-def _die_with_parent(parent_pid: int) -> None:
-    """Worker initializer: never outlive ``parent_pid`` (prctl on Linux + a polling watchdog)."""
+_WORKER_PROGRESS: Any = None  # in a worker process: queue of finished resume keys (see _die_with_parent)
+
+
+def _die_with_parent(parent_pid: int, progress_queue: Any = None) -> None:
+    """Worker initializer: never outlive ``parent_pid`` (prctl on Linux + a polling watchdog).
+
+    With ``progress_queue`` the worker puts the resume key of every finished
+    structure document on it (per-structure progress of the parent).
+    """
     import signal
+
+    global _WORKER_PROGRESS
+    _WORKER_PROGRESS = progress_queue
 
     if sys.platform.startswith("linux"):
         try:
@@ -60,11 +70,14 @@ def _run_chunk_isolated(maker_dict: dict, structures: list[dict],
     """Worker process: run one chunk into a memory store, return (outputs, data documents)."""
     from macefield_flows.stores import get_jobstore
 
+    from macefield_flows.jobs.response import on_document
+
     maker = ScreeningMaker.from_dict(maker_dict)
     store = get_jobstore("memory")
-    run_locally(maker.make([Structure.from_dict(s) for s in structures], reuse_relaxations=reuse), store=store,
-                log=False,
-                raise_immediately=True)
+    queue = _WORKER_PROGRESS
+    with on_document(queue.put if queue is not None else (lambda key: None)):
+        run_locally(maker.make([Structure.from_dict(s) for s in structures], reuse_relaxations=reuse),
+                    store=store, log=False, raise_immediately=True)
     docs = [{k: v for k, v in d.items() if k != "_id"} for d in store.docs_store.query()]
     data = [{k: v for k, v in d.items() if k != "_id"} for d in store.additional_stores["data"].query()]
     return docs, data
@@ -82,7 +95,15 @@ def run_screening(maker: ScreeningMaker, structures: Sequence[Structure], store:
     the store is read again before each chunk: structures another process stored
     or is computing meanwhile are not computed twice (``progress`` still counts
     them, so the bar ends at its total).
+
+    ``progress(n)`` advances per structure: once for each distinct resume key not in
+    ``skip_keys`` (identical structures share one key and one tick), when its
+    document is finished (also inside a chunk and in worker processes), or when it is
+    found stored by another process. The ticks add up to exactly that number.
     """
+    import multiprocessing
+
+    from macefield_flows.jobs.response import on_document
     from macefield_flows.stores.claims import NoClaims
 
     claims = claims or NoClaims()
@@ -91,26 +112,40 @@ def run_screening(maker: ScreeningMaker, structures: Sequence[Structure], store:
     for s, k in zip(structures, keys):
         if k not in skip_keys:
             pending.setdefault(k, s)
+    ticked: set[str] = set()
+    total = set(pending)
+
+    def tick(done: Iterable[str]) -> None:
+        for k in done:
+            if k in total and k not in ticked:
+                ticked.add(k)
+                if progress:
+                    progress(1)
+
     size = int(maker.chunk_size)
     computed = 0
+    queue = None
+    if workers > 1:
+        ctx = multiprocessing.get_context()
+        queue = ctx.SimpleQueue() if progress else None
     pool = ProcessPoolExecutor(max_workers=workers, initializer=_die_with_parent,
-                               initargs=(os.getpid(),)) if workers > 1 else None
+                               initargs=(os.getpid(), queue)) if workers > 1 else None
     in_flight: dict[Any, list[str]] = {}
     try:
         while pending or in_flight:
             done_elsewhere = _stored(store, [k for k in pending if k not in _flat(in_flight)], include_failed)
             for k in done_elsewhere:
                 pending.pop(k, None)
-            if done_elsewhere and progress:
-                progress(len(done_elsewhere))
+            tick(done_elsewhere)
             free = [k for k in pending if k not in _flat(in_flight)]
             chunk = claims.acquire(free[:size]) if free else []
             if len(chunk) < size and len(free) > size:  # part of the head is claimed: look further
                 chunk += claims.acquire([k for k in free[size:] if k not in chunk][: size - len(chunk)])
             reuse = _relaxations(maker, store, chunk)
             if chunk and pool is None:
-                _run_chunk_here(maker, [pending[k] for k in chunk], store, reuse)
-                _finish(chunk, pending, claims, progress)
+                with on_document(lambda key: tick([key])):
+                    _run_chunk_here(maker, [pending[k] for k in chunk], store, reuse)
+                _finish(chunk, pending, claims, tick)
                 computed += len(chunk)
                 continue
             if chunk:
@@ -120,12 +155,11 @@ def run_screening(maker: ScreeningMaker, structures: Sequence[Structure], store:
                 if len(in_flight) < workers and len(free) > len(chunk):
                     continue
             if in_flight:
-                finished, _ = wait(list(in_flight), timeout=None if chunk or not free else poll_s,
-                                   return_when=FIRST_COMPLETED)
+                finished = _wait_draining(list(in_flight), None if chunk or not free else poll_s, queue, tick)
                 for fut in finished:
                     done = in_flight.pop(fut)
                     _store_worker_output(fut, store)
-                    _finish(done, pending, claims, progress)
+                    _finish(done, pending, claims, tick)
                     computed += len(done)
             elif pending:  # everything left is claimed by live runs: wait for their documents
                 time.sleep(poll_s)
@@ -148,13 +182,35 @@ def _stored(store: JobStore, keys: list[str], include_failed: bool) -> set[str]:
     return stored_keys(store, keys, include_failed=include_failed)
 
 
+def _wait_draining(futures: list, timeout: Optional[float], queue: Any,
+                   tick: Callable[[Iterable[str]], None], period_s: float = 0.2) -> set:
+    """``wait(FIRST_COMPLETED)`` that passes the workers' finished keys (``queue``) to ``tick`` meanwhile."""
+    if queue is None:
+        return wait(futures, timeout=timeout, return_when=FIRST_COMPLETED)[0]
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        step = period_s if deadline is None else max(0.0, min(period_s, deadline - time.monotonic()))
+        finished = wait(futures, timeout=step, return_when=FIRST_COMPLETED)[0]
+        _drain(queue, tick)
+        if finished or (deadline is not None and time.monotonic() >= deadline):
+            return finished
+
+
+def _drain(queue: Any, tick: Callable[[Iterable[str]], None]) -> None:
+    keys = []
+    while not queue.empty():
+        keys.append(queue.get())
+    if keys:
+        tick(keys)
+
+
 def _finish(keys: list[str], pending: dict[str, Structure], claims: Any,
-            progress: Optional[Callable[[int], None]]) -> None:
+            tick: Callable[[Iterable[str]], None]) -> None:
+    """Chunk ``keys`` done: forget them, release their claims, tick those no document hook reported."""
     for k in keys:
         pending.pop(k, None)
     claims.release(keys)
-    if progress:
-        progress(len(keys))
+    tick(keys)
 
 
 def _relaxations(maker: ScreeningMaker, store: JobStore, keys: list[str]) -> Optional[dict[str, dict]]:

@@ -44,6 +44,7 @@ class RunSummary:
     counts: dict[str, int] = field(default_factory=dict)
     rows: list[dict[str, Any]] = field(default_factory=list)
     report_path: Optional[str] = None
+    task_ids: list[str] = field(default_factory=list)
 
     @property
     def n_failed(self) -> int:
@@ -176,6 +177,8 @@ def summarise(items: list[InputItem], keys: list[str], store: Any, info: Any) ->
         else:
             doc = by_key.get(input_failure_key(it, info.sha256))
         status = "missing" if doc is None else str(doc.get("status"))
+        if doc is not None and doc.get("task_id"):
+            summary.task_ids.append(str(doc["task_id"]))
         quality = (doc or {}).get("quality") or {}
         if status == "successful" and quality and not quality.get("reliable", True):
             status = "unreliable"
@@ -213,7 +216,8 @@ def write_report(summary: RunSummary, path: Path, settings: dict[str, Any]) -> P
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"created": datetime.now(timezone.utc).isoformat(), "n_inputs": summary.n_inputs,
                "n_computed": summary.n_computed, "n_already_stored": summary.n_already_stored,
-               "counts": summary.counts, "settings": settings, "problems": summary.rows}
+               "counts": summary.counts, "settings": settings, "problems": summary.rows,
+               "task_ids": summary.task_ids}
     path.write_text(json.dumps(payload, indent=1, default=str))
     summary.report_path = str(path)
     return path

@@ -36,6 +36,27 @@ REFERENCE_PRIORITY: dict[str, tuple[str, ...]] = {
 PRED_FIELDS = {"eps_electronic": "epsilon_static", "eps_ionic": "epsilon_ionic", "eps_total": "epsilon_total"}
 """Prediction-document (ElectricResponseTaskDoc) field of each eps property."""
 
+DOC_FIELD = {**PRED_FIELDS, "born": "born", "piezo_frobenius": "piezo_tensor", "piezo_sv_max": "piezo_tensor",
+             "piezo_longitudinal_max": "piezo_tensor", "piezo_clamped_frobenius": "piezo_electronic_tensor"}
+"""Task-document field behind each compared property (quality flags name these fields)."""
+
+
+def unreliable_reasons(prediction: dict[str, Any], prop: str) -> list[str]:
+    """Names of the prediction's quality flags that make property ``prop`` unreliable (empty: reliable)."""
+    from macefield_flows.schemas.quality import ALL
+
+    field = DOC_FIELD.get(prop, prop)
+    quality = prediction.get("quality") or {}
+    return sorted({f.get("name", "?") for f in quality.get("flags", []) or []
+                   if ALL in (f.get("affects") or [ALL]) or field in (f.get("affects") or [])})
+
+
+def reference_unusable(ref: dict[str, Any], prop: str) -> Optional[str]:
+    """Why the reference's value of ``prop`` must not be used (``extra.unusable``), else None."""
+    base = "piezo_total" if prop.startswith("piezo_") and prop != "piezo_clamped_frobenius" else prop
+    reason = ((ref.get("extra") or {}).get("unusable") or {}).get(base)
+    return f"reference unusable: {reason}" if reason else None
+
 
 def _structure(d: Any) -> Optional[Structure]:
     if d is None:
@@ -46,7 +67,8 @@ def _structure(d: Any) -> Optional[Structure]:
 def _pick(refs: list[dict[str, Any]], prop: str, field: str) -> Optional[dict[str, Any]]:
     order = REFERENCE_PRIORITY[prop]
     usable = [r for r in refs if r.get(field) is not None]
-    usable.sort(key=lambda r: order.index(r["dataset"]) if r["dataset"] in order else len(order))
+    usable.sort(key=lambda r: -1 if str(r["dataset"]).startswith("user:")  # the user's own references first
+                else order.index(r["dataset"]) if r["dataset"] in order else len(order))
     return usable[0] if usable else None
 
 
@@ -155,6 +177,14 @@ def compare_prediction(
             fp = piezo_invariants(np.asarray(prediction["piezo_electronic_tensor"], float))["frobenius"]
             fr = piezo_invariants(np.asarray(ref["piezo_clamped_ion"], float))["frobenius"]
             props["piezo_clamped_frobenius"] = _scalar_comparison("piezo_clamped_frobenius", ref, fp, fr)
+
+    for prop, pc in props.items():
+        reasons = unreliable_reasons(prediction, prop)
+        ref_reason = reference_unusable(next(r for r in references if r["reference_id"] == pc.reference_id), prop)
+        if ref_reason:
+            reasons.append(ref_reason)
+        pc.excluded_reasons = reasons
+        pc.reliable = not reasons
 
     first = references[0] if references else {}
     return MaterialComparisonDoc(

@@ -1,18 +1,30 @@
 """Parity plots (predicted vs DFPT) with matplotlib's Agg backend.
 
-Each plot returns a :class:`ParityPlot` with the file path and the number of
-points drawn, so that callers (and tests) can check what was plotted.
+Readable by construction: the title is wrapped and the figure is saved with a
+tight bounding box (nothing clipped); the statistics box sits outside the axes,
+to the right, so it covers no point; points are coloured by split with a
+legend; the largest errors are labelled with their material; both axes become
+logarithmic when the values span more than :data:`LOG_SPAN` (``symlog`` when
+some are not positive). Each plot returns a :class:`ParityPlot` with the file
+path and the number of points drawn.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
 logger = logging.getLogger(__name__)
+
+SPLIT_COLOURS = {"train": "#1f77b4", "valid": "#ff7f0e", "test": "#2ca02c", "unknown": "#7f7f7f"}
+LOG_SPAN = 20.0
+"""max/min of |values| above which the axes become logarithmic."""
 
 
 @dataclass(frozen=True)
@@ -22,16 +34,44 @@ class ParityPlot:
     property: str
     path: Path
     n_points: int
+    scale: str = "linear"
+    labelled: list[str] = field(default_factory=list)
 
 
-def parity_plot(pred: np.ndarray, ref: np.ndarray, prop: str, units: str, path: Path,
-                title: str = "", annotate: str = "") -> ParityPlot:
+def axis_scale(values: np.ndarray) -> str:
+    """Axis scale for the values of a parity plot.
+
+    'log' when all values are positive and span more than :data:`LOG_SPAN`
+    (max/min); 'symlog' when some are not positive but the largest magnitudes
+    exceed LOG_SPAN times the median magnitude and 10 (a few huge values would
+    squash the rest at zero); else 'linear' (e.g. Born charges of both signs).
+    """
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    if v.size < 2:
+        return "linear"
+    if np.all(v > 0):
+        return "log" if v.max() / v.min() > LOG_SPAN else "linear"
+    mags = np.abs(v)
+    big = mags.max()
+    return "symlog" if big > 10 and big > LOG_SPAN * max(float(np.median(mags)), 1e-12) else "linear"
+
+
+def parity_plot(pred: np.ndarray, ref: np.ndarray, prop: str, units: str, path: Path, title: str = "",
+                annotate: str = "", splits: Optional[Sequence[str]] = None, labels: Optional[Sequence[str]] = None,
+                n_label: int = 3, label: str = "") -> ParityPlot:
     """Scatter ``pred`` against ``ref`` with the y = x line and write a PNG.
 
     Parameters
     ----------
     pred, ref
         shape (n,), same unit ``units``.
+    splits
+        Split of each point (colours), shape (n,); default all 'unknown'.
+    labels
+        Material label of each point; the ``n_label`` largest errors are annotated.
+    label
+        Axis text of the property (default ``prop``).
     """
     import matplotlib
 
@@ -40,25 +80,61 @@ def parity_plot(pred: np.ndarray, ref: np.ndarray, prop: str, units: str, path: 
 
     p = np.asarray(pred, float).ravel()
     r = np.asarray(ref, float).ravel()
-    fig, ax = plt.subplots(figsize=(4.2, 4.0), dpi=110)
+    sp = np.asarray(list(splits) if splits is not None else ["unknown"] * p.size, dtype=object)
+    both = np.concatenate([p, r]) if p.size else np.array([0.0, 1.0])
+    scale = axis_scale(both)
+    fig, ax = plt.subplots(figsize=(5.0, 4.4), dpi=110)
+    n_drawn = 0
+    labelled: list[str] = []
     try:
-        coll = ax.scatter(r, p, s=14, alpha=0.7, edgecolors="none")
-        n_drawn = len(coll.get_offsets())
-        both = np.concatenate([p, r]) if p.size else np.array([0.0, 1.0])
-        lo, hi = float(np.min(both)), float(np.max(both))
-        pad = 0.05 * (hi - lo or 1.0)
-        ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], "k--", lw=0.8)
-        ax.set_xlim(lo - pad, hi + pad)
-        ax.set_ylim(lo - pad, hi + pad)
-        ax.set_xlabel(f"DFPT {prop} ({units})")
-        ax.set_ylabel(f"predicted {prop} ({units})")
-        ax.set_title(title or prop, fontsize=9)
+        for name, colour in SPLIT_COLOURS.items():
+            sel = sp == name
+            if sel.any():
+                coll = ax.scatter(r[sel], p[sel], s=16, alpha=0.75, edgecolors="none", color=colour,
+                                  label=f"{name} ({int(sel.sum())})")
+                n_drawn += len(coll.get_offsets())
+        finite = both[np.isfinite(both)]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        if scale == "log":
+            lo, hi = lo / 1.5, hi * 1.5
+        else:
+            pad = 0.05 * (hi - lo or 1.0)
+            lo, hi = lo - pad, hi + pad
+        ax.plot([lo, hi], [lo, hi], "k--", lw=0.8, zorder=0)
+        if scale != "linear":
+            kw = {"linthresh": 1.0} if scale == "symlog" else {}
+            ax.set_xscale(scale, **kw)
+            ax.set_yscale(scale, **kw)
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+        unit = "" if units in ("", "dimensionless") else f" ({units})"
+        ax.set_xlabel(f"DFPT {label or prop}{unit}")
+        ax.set_ylabel(f"predicted {label or prop}{unit}")
+        ax.set_title("\n".join(textwrap.wrap(title or prop, 48)), fontsize=9)
+        if labels is not None and p.size:
+            err = np.abs(p - r)
+            if scale == "log":
+                err = np.abs(np.log10(np.clip(p, 1e-12, None)) - np.log10(np.clip(r, 1e-12, None)))
+            seen: set[str] = set()
+            for i in np.argsort(-np.nan_to_num(err))[: 3 * n_label]:
+                if len(labelled) >= n_label:
+                    break
+                if labels[i] in seen or not np.isfinite(err[i]):
+                    continue
+                seen.add(labels[i])
+                labelled.append(labels[i])
+                ax.annotate(labels[i], (r[i], p[i]), xytext=(4, 4), textcoords="offset points", fontsize=7,
+                            color="#b00000")
+        handles, _ = ax.get_legend_handles_labels()
+        if handles:
+            ax.legend(title="split", fontsize=7, title_fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 0.45),
+                      frameon=False)
         if annotate:
-            ax.text(0.03, 0.97, annotate, transform=ax.transAxes, va="top", fontsize=7, family="monospace")
-        fig.tight_layout()
+            ax.text(1.03, 1.0, annotate, transform=ax.transAxes, va="top", ha="left", fontsize=7,
+                    family="monospace", bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "#999999"})
         path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path)
+        fig.savefig(path, bbox_inches="tight", pad_inches=0.15)
     finally:
         plt.close(fig)
-    logger.debug("wrote %s (%d points)", path, n_drawn)
-    return ParityPlot(property=prop, path=path, n_points=n_drawn)
+    logger.debug("wrote %s (%d points, %s axes)", path, n_drawn, scale)
+    return ParityPlot(property=prop, path=path, n_points=n_drawn, scale=scale, labelled=labelled)

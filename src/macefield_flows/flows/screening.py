@@ -41,6 +41,12 @@ class ScreeningMaker(ModelSettings, Maker):
     max_atoms_per_batch : engine batch cap (None: engine's cost model).
     symmetrize : symmetrise Born charges, eps and piezo/elastic tensors to the space group.
     quality_thresholds : overrides of the quality thresholds (docs/quality.md), or None.
+    phonons : optional full-phonon step (default off: it costs a supercell per structure):
+        dispersion and DOS with NAC, full-BZ stability, IR spectrum, LO-TO, stored with
+        each document (big arrays in the `data` store); the quality flags then use the
+        lowest frequency over the whole Brillouin zone.
+    phonon_settings : overrides of :data:`~macefield_flows.jobs.phonons.SCREENING_PHONON_DEFAULTS`
+        (``min_length`` A, ``supercell_matrix``, ``mesh``, ``nac``, ...), used when ``phonons``.
     (model, device, dtype, head, trust_pickle: see :class:`ModelSettings`.)
     """
 
@@ -55,12 +61,18 @@ class ScreeningMaker(ModelSettings, Maker):
     max_atoms_per_batch: Optional[int] = None
     symmetrize: bool = True
     quality_thresholds: Optional[dict] = None
+    phonons: bool = False
+    phonon_settings: Optional[dict] = None
 
     def __post_init__(self) -> None:
         self._check_model_settings()
         self.electric_field = check_field(self.electric_field)
         if int(self.chunk_size) < 1:
             raise ValueError(f"{self.chunk_size=}, expected >= 1")
+        if self.phonons:
+            from macefield_flows.jobs.phonons import screening_phonon_settings
+
+            screening_phonon_settings(self.phonon_settings)  # unknown names fail here
 
     def _common(self) -> dict[str, Any]:
         return dict(model=self.model, device=self.device, dtype=self.dtype, head=self.head,
@@ -79,7 +91,9 @@ class ScreeningMaker(ModelSettings, Maker):
         rm = self.relax_maker()
         return ElectricResponseMaker(max_atoms_per_batch=self.max_atoms_per_batch, symmetrize=self.symmetrize,
                                      relax_settings=rm.settings() if rm else None,
-                                     quality_thresholds=self.quality_thresholds, **self._common())
+                                     quality_thresholds=self.quality_thresholds,
+                                     full_phonons=(self.phonon_settings or {}) if self.phonons else None,
+                                     **self._common())
 
     def resume_keys(self, structures: Sequence[Structure]) -> list[str]:
         """Resume key of each structure under this Maker's settings."""

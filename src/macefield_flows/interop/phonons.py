@@ -177,16 +177,20 @@ def full_phonons(
 
 
 def _task_with_min_frequency(doc: Any, f_min: float):
-    from macefield_flows.schemas.task import ElectricResponseTaskDoc
+    """The task document with ``min_frequency_full_bz_thz`` set and its quality assessed again (None: not one)."""
+    from macefield_flows.schemas.task import ElectricResponseTaskDoc, TaskStatus
+    from macefield_flows.screening import with_full_bz_minimum
 
-    if isinstance(doc, ElectricResponseTaskDoc):
-        return doc.model_copy(update={"min_frequency_full_bz_thz": f_min})
     if isinstance(doc, dict) and "provenance" in doc:
         try:
-            return ElectricResponseTaskDoc.model_validate({**doc, "min_frequency_full_bz_thz": f_min})
+            doc = ElectricResponseTaskDoc.model_validate(doc)
         except ValueError:
             return None
-    return None
+    if not isinstance(doc, ElectricResponseTaskDoc):
+        return None
+    if doc.status != TaskStatus.SUCCESS or doc.quality is None:
+        return doc.model_copy(update={"min_frequency_full_bz_thz": f_min})
+    return with_full_bz_minimum(doc, f_min)
 
 
 def plot_ir_spectrum(doc: FullPhononDoc | IRSpectrum, path: str | Path) -> Path:

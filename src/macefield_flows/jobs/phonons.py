@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
+import numpy as np
 from jobflow import Maker, job
 from pydantic import BaseModel, Field
 
@@ -99,3 +100,75 @@ def run_full_phonons(maker: FullPhononMaker, docs: Any) -> FullPhononDoc | FullP
             out.phonons.append(None)
             out.errors.append(f"{type(exc).__name__}: {exc}")
     return out
+
+
+#: settings of the screening's optional phonon step (``ScreeningMaker(phonons=True)``, ``screen --phonons``)
+SCREENING_PHONON_DEFAULTS: dict[str, Any] = {
+    "supercell_matrix": None, "min_length": 10.0, "mesh": 20.0, "nac": True, "force_constants": "engine",
+    "npoints": 51, "tol_imaginary_thz": 0.1, "fwhm_cm1": 10.0,
+}
+
+
+def screening_phonon_settings(overrides: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:
+    """:data:`SCREENING_PHONON_DEFAULTS` with ``overrides`` (unknown names are an error)."""
+    unknown = set(overrides or {}) - set(SCREENING_PHONON_DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown phonon settings {sorted(unknown)}; known: {sorted(SCREENING_PHONON_DEFAULTS)}")
+    out = {**SCREENING_PHONON_DEFAULTS, **dict(overrides or {})}
+    if out["force_constants"] not in ("engine", "displacements"):
+        raise ValueError(f"phonon force_constants {out['force_constants']!r}, expected 'engine' or 'displacements'")
+    if out["supercell_matrix"] is None and not float(out["min_length"]) > 0:
+        raise ValueError(f"phonon min_length {out['min_length']!r}, expected > 0 (Angstrom)")
+    return out
+
+
+def attach_full_phonons(doc: Any, model: Any, settings: Mapping[str, Any], device: str = "auto",
+                        dtype: str = "float64", head: Optional[str] = None) -> Any:
+    """The screening's phonon step for one task document (a new document; ``doc`` is not mutated).
+
+    A successful document gets ``min_frequency_full_bz_thz`` (THz), its quality assessed
+    again with it (:func:`macefield_flows.screening.with_full_bz_minimum`: stable at
+    Gamma but unstable elsewhere -> ``imaginary_modes``) and ``full_phonons`` (the
+    :class:`FullPhononDoc` fields without ``task``, as a JSON dict routed to the `data`
+    store). When the phonons fail the document keeps its Gamma-only assessment plus a
+    ``full_phonons_failed`` note (affects nothing). Failed documents are returned as they are.
+
+    Parameters
+    ----------
+    settings : :func:`screening_phonon_settings` (supercell, mesh, NAC...).
+    """
+    from monty.json import jsanitize
+
+    from macefield_flows.exceptions import MacefieldError
+    from macefield_flows.interop.phonons import full_phonons
+    from macefield_flows.schemas.quality import QualityFlag
+    from macefield_flows.schemas.task import TaskStatus
+    from macefield_flows.screening import with_full_bz_minimum
+
+    if doc.status != TaskStatus.SUCCESS:
+        return doc
+    label = doc.structure_id or doc.material_id or doc.formula_pretty
+    settings, notes = dict(settings), []
+    if settings.get("nac") and not (doc.quality.is_reliable("epsilon_static") and doc.quality.is_reliable("born")):
+        # phonopy's NAC with an unphysical eps_inf (eigenvalue < 1) gives NaN everywhere
+        settings["nac"] = False
+        notes.append(QualityFlag(name="full_phonons_without_nac", message="full phonons without the LO-TO "
+                                 "correction: Born charges or eps_inf flagged unreliable", affects=[]))
+    try:
+        p = full_phonons(doc, model=model, device=device, dtype=dtype, head=head, **settings)
+    except (MacefieldError, ValueError, ArithmeticError, RuntimeError, np.linalg.LinAlgError) as exc:
+        logger.warning("full phonons of %s failed: %s", label, exc)
+        notes.append(QualityFlag(name="full_phonons_failed", message=f"full phonons failed ({type(exc).__name__}: "
+                                 f"{exc}); stability judged at Gamma only", affects=[]))
+        return _with_notes(doc, notes)
+    new = _with_notes(with_full_bz_minimum(doc, p.min_frequency_full_bz_thz), notes)
+    data = jsanitize(p.model_dump(exclude={"task"}), strict=True, enum_values=True, allow_bson=True)
+    return new.model_copy(update={"full_phonons": data,
+                                  "large_data_keys": sorted({*new.large_data_keys, "full_phonons"})})
+
+
+def _with_notes(doc: Any, notes: list) -> Any:
+    if not notes:
+        return doc
+    quality = doc.quality.model_copy(update={"flags": [*doc.quality.flags, *notes]})
+    return doc.model_copy(update={"quality": quality, "warnings": [*doc.warnings, *(n.message for n in notes)]})

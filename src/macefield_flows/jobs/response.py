@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, ClassVar, Optional, Sequence
+from typing import Any, Callable, ClassVar, Iterator, Optional, Sequence
 
 from jobflow import Maker, job
 from pymatgen.core import Structure
@@ -23,6 +24,30 @@ from macefield_flows.jobs.base import ModelSettings, as_structure_list, check_fi
 from macefield_flows.schemas.task import ElectricResponseBatchDoc, ElectricResponseTaskDoc, RelaxBatchDoc, TaskStatus
 
 logger = logging.getLogger(__name__)
+
+_DOCUMENT_HOOKS: list[Callable[[str], None]] = []
+
+
+@contextmanager
+def on_document(callback: Callable[[str], None]) -> Iterator[None]:
+    """Call ``callback(resume_key)`` each time a property job of this process finishes one structure's document.
+
+    Progress reporting of the screening (one tick per structure, not per chunk); the
+    callback must be cheap and must not raise (errors are logged and ignored).
+    """
+    _DOCUMENT_HOOKS.append(callback)
+    try:
+        yield
+    finally:
+        _DOCUMENT_HOOKS.remove(callback)
+
+
+def _document_done(key: str) -> None:
+    for hook in list(_DOCUMENT_HOOKS):
+        try:
+            hook(key)
+        except Exception as exc:  # noqa: BLE001 (progress must never break a job)
+            logger.debug("document hook failed: %s", exc)
 
 
 @dataclass
@@ -43,6 +68,10 @@ class BaseResponseMaker(ModelSettings, Maker):
         part of the resume key).
     quality_thresholds : overrides of :class:`~macefield_flows.physics.quality.QualityThresholds`
         (name -> value) for the documents' ``quality`` section; None: defaults (docs/quality.md).
+    full_phonons : None (off), or the settings of the optional full-phonon step
+        (:func:`macefield_flows.jobs.phonons.screening_phonon_settings`): each successful
+        document gets ``min_frequency_full_bz_thz``, ``full_phonons`` (in the `data` store)
+        and a quality assessment that uses the full-BZ minimum. Costs a supercell per structure.
     (model, device, dtype, head, trust_pickle: see :class:`ModelSettings`.)
     """
 
@@ -55,6 +84,7 @@ class BaseResponseMaker(ModelSettings, Maker):
     keep_force_constants: bool = True
     relax_settings: Optional[dict] = None
     quality_thresholds: Optional[dict] = None
+    full_phonons: Optional[dict] = None
 
     properties: ClassVar[tuple[str, ...]] = screening.PIEZO_PROPERTIES
     task_label: ClassVar[str] = "electric response"
@@ -67,13 +97,20 @@ class BaseResponseMaker(ModelSettings, Maker):
         from macefield_flows.physics.quality import QualityThresholds
 
         QualityThresholds.from_any(self.quality_thresholds)  # unknown names / bad values fail here
+        if self.full_phonons is not None:
+            from macefield_flows.jobs.phonons import screening_phonon_settings
+
+            self.full_phonons = screening_phonon_settings(self.full_phonons)
 
     def settings(self) -> dict[str, Any]:
         """Settings that change the numbers (part of the resume key; no device)."""
-        return {"task": self.task_label, "properties": sorted(self.properties), "dtype": self.dtype,
-                "electric_field": self.electric_field, "symmetrize": self.symmetrize,
-                "symprec": self.symprec, "phonon_tol_thz": self.phonon_tol_thz,
-                "relax": self.relax_settings}
+        out = {"task": self.task_label, "properties": sorted(self.properties), "dtype": self.dtype,
+               "electric_field": self.electric_field, "symmetrize": self.symmetrize,
+               "symprec": self.symprec, "phonon_tol_thz": self.phonon_tol_thz,
+               "relax": self.relax_settings}
+        if self.full_phonons is not None:  # absent when off: keys of runs without phonons are unchanged
+            out["full_phonons"] = self.full_phonons
+        return out
 
     def resume_keys(self, structures: Sequence[Structure]) -> list[str]:
         """Resume key of each input structure (model file is hashed, not loaded)."""
@@ -83,7 +120,7 @@ class BaseResponseMaker(ModelSettings, Maker):
         settings = self.settings()
         return [screening.settings_hash(s, sha, self.head, settings) for s in structures]
 
-    @job(data="force_constants")
+    @job(data=["force_constants", "full_phonons"])
     def make(self, structures: Structure | Sequence[Structure], relaxed: Optional[RelaxBatchDoc] = None,
              keys: Optional[Sequence[str]] = None):
         """Evaluate ``structures`` (after ``relaxed``, the output of a RelaxMaker job, if given).
@@ -125,7 +162,8 @@ def run_response(maker: BaseResponseMaker, structures: Any, relaxed: Optional[Re
         results = dict(zip(todo, out))
     engine_settings = {"properties": list(maker.properties), "max_atoms_per_batch": maker.max_atoms_per_batch,
                        "symmetrize": maker.symmetrize, "symprec": maker.symprec,
-                       "phonon_tol_thz": maker.phonon_tol_thz, "relax": maker.relax_settings}
+                       "phonon_tol_thz": maker.phonon_tol_thz, "relax": maker.relax_settings,
+                       "full_phonons": maker.full_phonons}
     docs = []
     for i, s in enumerate(items):
         mid, sid = structure_ids(s)
@@ -141,7 +179,12 @@ def run_response(maker: BaseResponseMaker, structures: Any, relaxed: Optional[Re
             doc = screening.build_task_doc(s, r, prov, relax_obj, mid, sid, maker.task_label, maker.symmetrize,
                                            maker.symprec, maker.phonon_tol_thz, maker.keep_force_constants,
                                            maker.quality_thresholds)
+        if maker.full_phonons is not None:
+            from macefield_flows.jobs.phonons import attach_full_phonons
+
+            doc = attach_full_phonons(doc, model, maker.full_phonons, maker.device, maker.dtype, maker.head)
         docs.append(doc)
+        _document_done(keys[i])
     n_ok = sum(d.status == TaskStatus.SUCCESS for d in docs)
     logger.info("%s: %d structures, %d failed, %.1f s", maker.name, len(docs), len(docs) - n_ok,
                 time.perf_counter() - t0)

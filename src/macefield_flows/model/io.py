@@ -11,7 +11,9 @@ Published MACE-Field checkpoints and plain MACE model files are whole pickled
 modules. Unpickling runs arbitrary code, so they load only with
 ``trust_pickle=True``; their classes (``mace.modules.extensions.MACEField``,
 ``mace.modules.mace_field.MACEField``, ``mace.modules.models.ScaleShiftFieldMACE``,
-``ScaleShiftMACE``) are mapped onto :class:`FieldMACE` through their state dicts.
+``ScaleShiftMACE``) are mapped onto :class:`FieldMACE` through their state dicts;
+files of older mace versions and refused designs are handled in
+:mod:`macefield_flows.model.legacy`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import torch
 from mace.modules.models import ScaleShiftMACE
 
 from macefield_flows.exceptions import ModelLoadError, UntrustedPickleError
+from macefield_flows.model import legacy
 from macefield_flows.model.config import build_and_load, build_field_mace, config_from_mace_model
 from macefield_flows.model.field_mace import FieldMACE
 from macefield_flows.model.registry import resolve_model_path
@@ -36,11 +39,7 @@ logger = logging.getLogger(__name__)
 
 FORMAT_NAME = "macefield-flows-model"
 FORMAT_VERSION = 1
-PUBLISHED_FIELD_CLASSES = {
-    ("mace.modules.extensions", "MACEField"),
-    ("mace.modules.mace_field", "MACEField"),
-    ("mace.modules.models", "ScaleShiftFieldMACE"),
-}
+PUBLISHED_FIELD_CLASSES = set(legacy.FIELD_CLASSES)
 
 
 @dataclass
@@ -120,16 +119,10 @@ def save_model(model: FieldMACE, path: str | Path, metadata: Optional[dict[str, 
     return file_sha256(path)
 
 
-class _PublishedModelStandIn(ScaleShiftMACE):
-    """Receives the unpickled state of a published model (a ScaleShiftMACE plus field
-    blocks); only its state dict and config are read, it is never run."""
-
-
 class _MappingUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in PUBLISHED_FIELD_CLASSES:
-            return _PublishedModelStandIn
-        return super().find_class(module, name)
+        stand_in = legacy.stand_in_class(module, name)
+        return stand_in if stand_in is not None else super().find_class(module, name)
 
 
 class _mapping_pickle_module:  # noqa: N801 (a module-like namespace for torch.load)
@@ -153,25 +146,23 @@ def _floating_dtype(state: dict[str, torch.Tensor]) -> torch.dtype:
     return next((v.dtype for v in state.values() if v.is_floating_point()), torch.float64)
 
 
-def _from_pickled_module(obj: torch.nn.Module, path: Path) -> tuple[FieldMACE, str]:
-    published = isinstance(obj, _PublishedModelStandIn)
-    cls_name = type(obj).__name__
-    if not published and not hasattr(obj, "products"):
-        raise ModelLoadError(f"{path}: pickled object of type {cls_name} is not a MACE model")
-    json_config = config_from_mace_model(obj) if not isinstance(obj, FieldMACE) else None
-    if json_config is None:
-        json_config = config_from_mace_model(obj)
+def _from_pickled_module(obj: torch.nn.Module, path: Path) -> tuple[FieldMACE, str, dict[str, Any]]:
+    obj, source = legacy.adapt_pickled_model(obj, path)
+    published = legacy.is_published_field_class(obj)
+    json_config = config_from_mace_model(obj)
     state = obj.state_dict()
     has_field = any(k.startswith("field_feats.") for k in state)
     json_config["field_coupling"] = has_field
     model = build_field_mace(json_config, dtype=_floating_dtype(state))
+    state = legacy.complete_state_dict(state, model, source)
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise ModelLoadError(
-            f"{path}: state dict of {cls_name} does not map onto FieldMACE "
+            f"{path}: state dict of {source.source_class} does not map onto FieldMACE "
             f"(missing={list(missing)[:5]}, unexpected={list(unexpected)[:5]})"
         )
-    return model, "published-pickle" if (published or has_field) else "mace-pickle"
+    fmt = "published-pickle" if (published or has_field) else "mace-pickle"
+    return model, fmt, source.as_metadata()
 
 
 def load_model(
@@ -234,8 +225,7 @@ def load_model(
             obj = obj["model"]
         if not isinstance(obj, torch.nn.Module):
             raise ModelLoadError(f"{path}: pickle holds {type(obj).__name__}, not a model")
-        model, fmt = _from_pickled_module(obj, path)
-        metadata: dict[str, Any] = {}
+        model, fmt, metadata = _from_pickled_module(obj, path)
     else:
         if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME:
             raise ModelLoadError(

@@ -308,6 +308,17 @@ def _imaginary_mode_flags(doc: Mapping[str, Any], t: QualityThresholds) -> list[
     return out
 
 
+def imaginary_mode_flags(doc: Mapping[str, Any], thresholds: Optional[QualityThresholds] = None
+                         ) -> list[dict[str, Any]]:
+    """The phonon flags alone (``imaginary_modes``, ``imaginary_modes_ir_inactive``, ``soft_polar_mode``).
+
+    ``doc`` needs ``phonon_frequencies_thz`` (Gamma, THz), ``ir_intensities`` and/or
+    ``min_frequency_full_bz_thz`` (THz): when the full-BZ minimum is known it alone
+    decides about instabilities (a crystal stable at Gamma may be unstable elsewhere).
+    """
+    return _imaginary_mode_flags(doc, QualityThresholds.from_any(thresholds))
+
+
 def symmetry_flags(doc: Mapping[str, Any], point_group: Optional[str],
                    t: QualityThresholds) -> list[dict[str, Any]]:
     """symmetry_violation for each symmetrised tensor the point group allows (relative measure)."""

@@ -23,12 +23,14 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, Optional
 
 import numpy as np
 from pymatgen.core import Structure
 
 from macefield_flows.exceptions import ReferenceDataError
+from macefield_flows.references.exclusions import GAAS_PBESOL_EPS_INF
 from macefield_flows.references.ingest import iter_reference_docs
 from macefield_flows.references.matching import match_structures
 from macefield_flows.references.paths import reference_file, resolve_data_dir
@@ -67,11 +69,7 @@ BENCHMARK_SPEC: list[tuple[str, str, list[tuple[str, str]], Optional[str]]] = [
 
 
 EXCLUDED_VALUES: dict[tuple[str, str, str], str] = {
-    ("GaAs", "eps_electronic", "row1010"): (
-        "Petretto et al. (ABINIT DFPT, PBEsol) give eps_inf = 35.1 for zinc-blende GaAs, faithful to the source "
-        "but not a usable reference: at the PBEsol lattice GaAs is nearly metallic (DFT gap close to zero), so "
-        "eps_inf diverges (experiment about 11, typical LDA/PBE DFPT 12-15). Kept for provenance, left out of "
-        "every metric."),
+    ("GaAs", "eps_electronic", "row1010"): GAAS_PBESOL_EPS_INF,
 }
 """Values carried with ``use_in_metrics: false`` and their reason: (entry, property, source_id) -> reason."""
 
@@ -192,3 +190,54 @@ def load_benchmark_set(path: Optional[str | os.PathLike] = None) -> list[Benchma
                            formula=e["formula"], space_group=e["space_group"], split=e["split"],
                            material_id=e.get("material_id"), values=e["values"], cross_checks=e["cross_checks"],
                            literature_unverified=e["literature_unverified"]) for e in data["entries"]]
+
+
+DEMO_DATASET = "benchmark"
+"""Dataset name of the benchmark set's reference documents."""
+
+
+def _join_id(entry_name: str) -> str:
+    return f"{DEMO_DATASET}:{entry_name}"
+
+
+def benchmark_reference_docs(entries: Optional[Sequence[Any]] = None) -> list[dict[str, Any]]:
+    """One ``ReferenceDoc`` dict per benchmark entry (dataset ``'benchmark'``).
+
+    Each property takes the entry's first verified value (unverified literature
+    values are never used). ``material_id`` is ``'benchmark:<name>'``, the key
+    the demo joins predictions on; the Materials Project id, if any, is in
+    ``mp_id_candidates``.
+    """
+    from macefield_flows.schemas.reference import ReferenceDoc
+
+    entries = load_benchmark_set() if entries is None else entries
+    out = []
+    for e in entries:
+        used = [v for vals in e.values.values() for v in vals if v.get("verified")]
+        citations = list(dict.fromkeys(v.get("citation", "") for v in used if v.get("citation")))
+        methods = list(dict.fromkeys(v.get("method", "") for v in used if v.get("method")))
+        values: dict[str, Any] = {}
+        for prop in ("born", "eps_electronic", "eps_ionic", "eps_total"):
+            val = e.value(prop)
+            if val is not None:
+                values[prop] = val.tolist()
+        piezo = next((v for v in e.values.get("piezo_total", []) if v.get("verified")), None)
+        if piezo is not None:
+            values.update(piezo_total=piezo["value"], piezo_invariants=piezo.get("invariants"),
+                          piezo_frame="unknown", e_ij_max_longitudinal=piezo.get("e_ij_max_longitudinal"),
+                          e_ij_max_emmet=piezo.get("e_ij_max_emmet"))
+        for key, prop in (("e_electronic", "eps_electronic"), ("e_ionic", "eps_ionic"), ("e_total", "eps_total")):
+            if prop in values:
+                values[key] = float(np.trace(np.asarray(values[prop])) / 3)
+        doc = ReferenceDoc(
+            reference_id=_join_id(e.name), dataset=DEMO_DATASET, source_id=e.name,
+            citation="; ".join(citations) or "see data/benchmark_set.json",
+            method="; ".join(methods) or "DFPT", material_id=_join_id(e.name),
+            mp_id_candidates=[e.material_id] if e.material_id else [], formula_pretty=e.formula,
+            space_group=int(e.space_group), nsites=len(e.structure), structure=e.structure.as_dict(),
+            split=e.split, allowed_for_training=False,
+            extra={"description": e.description, "sources": sorted({v.get("source") for v in used})},
+            **values,
+        )
+        out.append(doc.model_dump())
+    return out

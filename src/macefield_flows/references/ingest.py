@@ -27,6 +27,7 @@ from pymatgen.core import Structure
 
 from macefield_flows.exceptions import ReferenceDataError
 from macefield_flows.physics.piezo import emmet_piezo_maximum
+from macefield_flows.references.exclusions import unusable_values
 from macefield_flows.references.paths import reference_file
 from macefield_flows.references.splits import allowed_for_training, dataset_info, material_split
 from macefield_flows.references.tensors import e_ij_max_longitudinal_legacy, piezo_invariants
@@ -112,6 +113,9 @@ def make_reference_doc(dataset: str, source_id: str, structure: dict[str, Any], 
         allowed_for_training=allowed_for_training(dataset, split),
     )
     doc.update(values)
+    unusable = unusable_values(dataset, str(source_id))
+    if unusable:
+        doc["extra"] = {**(doc.get("extra") or {}), "unusable": unusable}
     _means(doc)
     if doc.get("piezo_total") is not None:
         e = np.asarray(doc["piezo_total"], dtype=float)

@@ -141,3 +141,30 @@ def rotate_and_permute(structure: Structure, rotation: np.ndarray, perm: np.ndar
     species = [structure[i].species for i in perm]
     frac = structure.frac_coords[np.asarray(perm)]
     return Structure(lattice, species, frac)
+
+
+def space_group_numbers(structure: Structure, symprecs: tuple[float, ...] = (0.1, 0.01)) -> set[int]:
+    """Space-group numbers of ``structure`` found with spglib at each tolerance (Angstrom).
+
+    A relaxed or slightly noisy cell may be found in a subgroup at the tight
+    tolerance and in its ideal group at the loose one; both are accepted.
+    """
+    out = set()
+    for symprec in symprecs:
+        try:
+            out.add(int(structure.get_space_group_info(symprec=symprec)[1]))
+        except Exception as exc:  # spglib fails on pathological cells: no number then
+            logger.debug("no space group at symprec=%s: %s", symprec, exc)
+    return out
+
+
+def rms_distance(predicted: Structure, reference: Structure,
+                 ltol: float = DEFAULT_TOLERANCES["ltol"], stol: float = DEFAULT_TOLERANCES["stol"],
+                 angle_tol: float = DEFAULT_TOLERANCES["angle_tol"]) -> Optional[float]:
+    """StructureMatcher RMS displacement (normalised by (V/N)^(1/3)), or None when they do not match.
+
+    Cells may differ (primitive vs conventional): reduced to primitive cells first.
+    """
+    matcher = StructureMatcher(ltol=ltol, stol=stol, angle_tol=angle_tol, primitive_cell=True, scale=True)
+    result = matcher.get_rms_dist(reference, predicted)
+    return None if result is None else float(result[0])

@@ -59,6 +59,26 @@ class PropertyComparison(BaseModel):
     parity_pred: list[float] = Field(description="Predicted values of the parity plot points, in `units`.")
     parity_ref: list[float] = Field(description="Reference values of the parity plot points, in `units`.")
     score: float = Field(description="Scalar used to rank worst offenders (= mae), in `units`.")
+    reliable: bool = Field(True, description="Whether this value enters the metrics: False when the prediction's "
+                           "quality flags make the property unreliable or the reference value is unusable.")
+    excluded_reasons: list[str] = Field(
+        default_factory=list, description="Why the value is left out of metrics: quality flag names of the "
+        "prediction, or 'reference unusable: ...'.")
+
+
+class ReferenceMatch(BaseModel):
+    """One reference joined to a prediction, with how it was matched."""
+
+    reference_id: str = Field(description="ReferenceDoc.reference_id.")
+    dataset: str = Field(description="Dataset of the reference.")
+    source_id: str = Field(description="Id of the reference in its source (MP id, row, name).")
+    matched_by: str = Field(description="'material_id', 'mp_id_candidates' or 'structure'.")
+    space_group_reference: int = Field(description="Space-group number of the reference material.")
+    space_group_prediction: Optional[int] = Field(None, description="Space-group number of the predicted material "
+                                                  "(input structure, symprec 0.1).")
+    rms_distance: Optional[float] = Field(
+        None, description="pymatgen StructureMatcher RMS site displacement between the two structures, normalised "
+        "by (V/N)^(1/3) (dimensionless); None when the cells do not match site by site.")
 
 
 class MaterialComparisonDoc(BaseModel):
@@ -76,6 +96,12 @@ class MaterialComparisonDoc(BaseModel):
         None, description="How references were joined: 'material_id', 'mp_id_candidates' or 'structure'."
     )
     reference_ids: list[str] = Field(default_factory=list, description="Reference documents joined.")
+    structure_id: Optional[str] = Field(None, description="The prediction's structure_id (input name).")
+    space_group: Optional[int] = Field(None, description="Space-group number of the predicted material (input "
+                                       "structure, symprec 0.1).")
+    matches: list[ReferenceMatch] = Field(default_factory=list, description="References joined and how.")
+    rejected: list[str] = Field(default_factory=list, description="Candidate references not joined, with why "
+                                "(e.g. another space group).")
     properties: dict[str, PropertyComparison] = Field(default_factory=dict, description="Per-property errors.")
     warnings: list[str] = Field(default_factory=list, description="Problems met while comparing.")
     last_updated: datetime = Field(default_factory=lambda: datetime.now(timezone.utc), description="UTC time.")
@@ -87,6 +113,8 @@ class WorstCase(BaseModel):
     prediction_id: str = Field(description="Prediction key.")
     material_id: Optional[str] = Field(None, description="MP id if known.")
     formula_pretty: Optional[str] = Field(None, description="Reduced formula.")
+    reference_id: Optional[str] = Field(None, description="Reference compared with.")
+    label: Optional[str] = Field(None, description="Readable label: formula (MP id or reference id).")
     score: float = Field(description="Per-material MAE of the property, in the property's units.")
 
 
@@ -100,7 +128,10 @@ class AggregateMetricsDoc(BaseModel):
     units: str = Field(description="Unit of mae / rmse.")
     split: str = Field(description="'all', 'train', 'valid' or 'test'.")
     measure: str = Field(description="What the parity points are (e.g. 'diagonal components, reference frame').")
-    count: int = Field(description="Number of materials.")
+    count: int = Field(description="Number of materials in the metrics.")
+    n_excluded: int = Field(0, description="Materials left out of the metrics (unreliable values).")
+    excluded_reasons: dict[str, int] = Field(default_factory=dict, description="How many materials each reason "
+                                             "left out (a material may have several reasons).")
     n_points: int = Field(description="Number of parity points.")
     mae: float = Field(description="Mean absolute error over parity points, in `units`.")
     rmse: float = Field(description="Root-mean-square error over parity points, in `units`.")

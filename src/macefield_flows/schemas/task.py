@@ -169,6 +169,13 @@ class ElectricResponseTaskDoc(BaseModel):
             "supercell force constants), THz, imaginary negative; None when only Gamma was computed."
         ),
     )
+    full_phonons: Optional[Any] = Field(
+        None,
+        description=(
+            "Full phonons of the screening's optional phonon step (FullPhononDoc fields without "
+            "`task`: dispersion, DOS, LO-TO, IR spectrum; THz), kept in the additional `data` store."
+        ),
+    )
     ir_intensities: Optional[list[float]] = Field(
         None, description="IR intensities per mode, e^2/amu, shape (3N,)."
     )

@@ -206,7 +206,13 @@ def write_card(path: str | Path, entry: dict[str, Any], stages: dict[str, Any], 
                notes: str = "") -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_card(entry, stages, report, notes))
+    kept = ""
+    if path.is_file():  # the v4 campaign section (training/v4_card.py) survives a regeneration
+        from macefield_flows.training.v4_card import extract_section
+
+        kept = extract_section(path.read_text())
+    text = render_card(entry, stages, report, notes)
+    path.write_text(text + ("\n" + kept + "\n" if kept else ""))
     return path
 
 

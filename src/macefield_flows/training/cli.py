@@ -153,7 +153,9 @@ def v4_distill_cmd(work: Path = V4_WORK, wall: float = typer.Option(1800.0, help
 @train_app.command("v4-check")
 def v4_check_cmd(work: Path = V4_WORK,
                  model: Optional[Path] = typer.Option(None, help="model file (default: WORK/distill/best.pt)"),
-                 teacher: bool = typer.Option(False, help="check the teacher instead of a model")) -> None:
+                 teacher: bool = typer.Option(False, help="check the teacher instead of a model"),
+                 tag: Optional[str] = typer.Option(None, help="name of the result (check-TAG.json); default "
+                                                   "teacher-SevenNet-0, v4-distill or the model file's stem")) -> None:
     """v4: textbook checks (MgO TO, eps_ionic, C_ij; relaxed volumes; BaTiO3 double well)."""
     import json
 
@@ -161,13 +163,14 @@ def v4_check_cmd(work: Path = V4_WORK,
 
     _setup(1)
     if teacher:
-        report, tag = check_teacher(), "teacher-7net-0"
+        report, tag = check_teacher(), tag or "teacher-SevenNet-0"
     else:
         path = model or work / "distill" / "best.pt"
         if not path.is_file():
             typer.echo(f"error: no model file {path}", err=True)
             raise typer.Exit(1)
-        report, tag = check_model(path), path.parent.name + "-" + path.stem
+        report = check_model(path)
+        tag = tag or ("v4-distill" if model is None else path.stem)
     work.mkdir(parents=True, exist_ok=True)
     out = work / f"check-{tag}.json"
     out.write_text(json.dumps(report, indent=1))
@@ -184,3 +187,54 @@ def v4_snapshot_cmd(work: Path = V4_WORK,
 
     copied = snapshot(work, dest or CAMPAIGN)
     typer.echo(f"{len(copied)} files copied to {dest or CAMPAIGN}")
+
+
+@train_app.command("v4-field")
+def v4_field_cmd(work: Path = V4_WORK,
+                 stage: str = typer.Option("frozen", help="frozen (field blocks only) | joint (guarded)"),
+                 wall: float = typer.Option(900.0, help="seconds for this call"),
+                 threads: int = typer.Option(1, help="torch CPU threads")) -> None:
+    """v4: field training on Z* + eps_inf: backbone frozen first, then joint with replay and a guard."""
+    from macefield_flows.training.v4 import run_field
+
+    _setup(threads)
+    try:
+        summary = run_field(work, stage, wall)
+    except (ValueError, FileNotFoundError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1)
+    last = summary["history"][-1] if summary["history"] else {}
+    typer.echo(f"epochs {summary['epochs']}, valid Z* MAE {last.get('valid_z_mae', float('nan')):.3f} e, "
+               f"eps_inf MAE {last.get('valid_eps_mae', float('nan')):.3f}"
+               + (f"; stopped: {summary['stopped_by_guard']}" if summary.get("stopped_by_guard") else ""))
+
+
+@train_app.command("v4-card")
+def v4_card_cmd(campaign: Optional[Path] = typer.Option(None, help="default: <repo>/campaign/v4"),
+                card: Optional[Path] = typer.Option(None, help="default: <repo>/docs/model_card.md")) -> None:
+    """v4: rewrite the card's "v4 campaign" section from the committed campaign state."""
+    from macefield_flows.training.v4 import CAMPAIGN, REPO_ROOT
+    from macefield_flows.training.v4_card import update_card
+
+    path = update_card(card or REPO_ROOT / "docs" / "model_card.md", campaign or CAMPAIGN)
+    typer.echo(str(path))
+
+
+@train_app.command("v4-throughput")
+def v4_throughput_cmd(work: Path = V4_WORK, n: int = typer.Option(16, help="test structures"),
+                      v4_model: Optional[Path] = typer.Option(None, "--v4-model",
+                                                              help="default: WORK/distill/best.pt")) -> None:
+    """v4: engine throughput (structures/s, all default properties) of v3 and the v4 model, same run."""
+    import json
+
+    from macefield_flows.training.registry import MODELS_DIR
+    from macefield_flows.training.v4 import engine_throughput, record
+
+    _setup(1)
+    path = v4_model or work / "distill" / "best.pt"
+    if not path.is_file():
+        typer.echo(f"error: no model file {path}", err=True)
+        raise typer.Exit(1)
+    res = engine_throughput({"v3": MODELS_DIR / "macefield-small-v3.pt", "v4": path}, n=n)
+    record(work, "throughput", {"wall_s": 0.0, **res})
+    typer.echo(json.dumps(res, indent=1))

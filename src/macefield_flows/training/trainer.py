@@ -59,6 +59,7 @@ class TrainSettings:
     min_lr: float = 1e-5
     clip_grad: float = 10.0
     backbone_lr_factor: float = 1.0  # lr multiplier of non-field parameters (fine-tuning)
+    max_batches_per_epoch: int = 0  # >0: an "epoch" is this many batches of the shuffled set (more valid points)
     freeze_backbone: bool = False  # train only the field blocks (v4 field stage "frozen")
     w_hvp: float = 0.5  # Hessian-vector products, eV/A^2
     delta_hvp: float = 0.05
@@ -225,6 +226,8 @@ def _epoch_batches(train: Sequence[Item], replay: Sequence[Item], cfg: TrainSett
         idx = rng.permutation(len(replay))[: n_replay * cfg.batch_size]
         batches += _batches([replay[i] for i in idx], cfg.batch_size, rng)
         batches = [batches[i] for i in rng.permutation(len(batches))]
+    if cfg.max_batches_per_epoch > 0:
+        batches = batches[: cfg.max_batches_per_epoch]
     return batches
 
 

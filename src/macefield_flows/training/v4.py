@@ -4,7 +4,7 @@ Work folder layout (``runs/v4/``, git-ignored)::
 
     labels/{valid,train}-NNN.npz    SevenNet-0 labels (EFS, HVP, polar paths), chunked
     distill/state.pt, best.pt       distillation (64 channels, float32)
-    field/state.pt, best.pt         field training (``frozen`` then ``joint``)
+    field/{frozen,joint}/*.pt       field training (``frozen`` then ``joint``)
     stages.json                     wall time, settings and last metrics of every stage call
     check-<model>.json              textbook checks
 
@@ -68,7 +68,7 @@ def snapshot(work: Path, dest: Path = CAMPAIGN) -> list[str]:
             if not target.is_file() or target.stat().st_size != path.stat().st_size:
                 shutil.copy2(path, target)
                 copied.append(str(target))
-    for stage in ("distill", "field"):
+    for stage in ("distill", "field/frozen", "field/joint"):
         for name in ("state.pt", "best.pt"):
             src = work / stage / name
             if src.is_file():
@@ -98,8 +98,8 @@ def distill_settings(wall: float):
     from macefield_flows.training.trainer import TrainSettings
 
     return TrainSettings(lr=5e-3, batch_size=8, w_energy=10.0, w_forces=10.0, w_stress=100.0, w_hvp=0.5,
-                         delta_hvp=0.05, max_wall_s=wall, checkpoint_every=100, dtype="float32",
-                         plateau_patience=2, device="cpu")
+                         delta_hvp=0.05, max_wall_s=wall, checkpoint_every=50, dtype="float32",
+                         plateau_patience=3, max_batches_per_epoch=300, device="cpu")
 
 
 def _label_items(work: Path, split: str, z: list[int], r_max: float):
@@ -118,13 +118,15 @@ def _label_items(work: Path, split: str, z: list[int], r_max: float):
 
 
 def model_elements(work: Path) -> list[int]:
-    """Elements of the train labels and of the train response rows (the field stage's data)."""
+    """Elements of the labelled train structures (E0s and scales need labels for every element).
+
+    A model is built once, at the first distillation call; labels of other elements that land
+    later are skipped by a resumed run (restart the stage from scratch to include them).
+    """
     from macefield_flows.training.curvature_labels import load_label_dir
     from macefield_flows.training.data import elements_of
-    from macefield_flows.training.pipeline import DataSettings, response_structures
 
-    train = load_label_dir(work / "labels", "train").samples
-    return sorted(set(elements_of(train)) | set(elements_of(response_structures("train", DataSettings(max_atoms=12)))))
+    return elements_of(load_label_dir(work / "labels", "train").samples)
 
 
 def run_distill(work: Path, wall: float) -> dict[str, Any]:
@@ -145,11 +147,10 @@ def run_distill(work: Path, wall: float) -> dict[str, Any]:
         z = [int(v) for v in config["atomic_numbers"]]
     else:
         z = model_elements(work)
+        if not z:
+            raise ValueError(f"no train labels under {work / 'labels'}: run `macefield train v4-labels` first")
         train_samples = [s for s in load_label_dir(work / "labels", "train").samples
                          if s.meta.get("kind") != "hvp_point"]
-        missing = sorted(set(z) - {int(v) for s in train_samples for v in s.atoms.get_atomic_numbers()})
-        if missing:
-            raise ValueError(f"no teacher labels for elements {missing}: run v4-labels to completion first")
         config = base_model_config(train_samples, z, arch)
     torch.manual_seed(cfg.seed)
     model = build_field_mace(config, dtype=torch.float32)
@@ -165,3 +166,125 @@ def run_distill(work: Path, wall: float) -> dict[str, Any]:
                              "steps": summary["steps"], "train_wall_s_total": summary["wall_s"],
                              "arch": asdict(arch), "settings": asdict(cfg), "last_epoch": last})
     return summary
+
+
+# ---------------------------------------------------------------------------- field training
+FIELD_TOLERANCE = 0.10
+"""Joint field training stops when the valid force MAE or HVP MAE exceeds the distilled backbone's
+by more than this fraction (the potential must not be traded for the field response)."""
+
+
+def field_settings(stage: str, wall: float):
+    from macefield_flows.training.trainer import TrainSettings
+
+    common = dict(batch_size=8, w_energy=10.0, w_bec=10.0, w_eps=3.0, delta_eps=1.0, w_hvp=0.5,
+                  delta_hvp=0.05, max_wall_s=wall, checkpoint_every=100, dtype="float32", device="cpu",
+                  plateau_patience=3, seed=1)
+    if stage == "frozen":
+        return TrainSettings(lr=3e-2, freeze_backbone=True, replay_fraction=0.0, **common)
+    if stage == "joint":
+        return TrainSettings(lr=4e-3, backbone_lr_factor=0.05, replay_fraction=1.0, **common)
+    raise ValueError(f"stage={stage!r}, expected 'frozen' or 'joint'")
+
+
+def _response_items(z: list[int], r_max: float, n_valid: int = 120):
+    from macefield_flows.training.data import check_training_samples
+    from macefield_flows.training.pipeline import DataSettings, response_structures
+    from macefield_flows.training.trainer import make_items
+
+    import numpy as np
+
+    settings = DataSettings(max_atoms=12)
+    ok = lambda s: set(int(v) for v in s.atoms.get_atomic_numbers()) <= set(z)  # noqa: E731
+    train = [s for s in response_structures("train", settings) if ok(s)]
+    check_training_samples(train)
+    valid = [s for s in response_structures("valid", settings) if ok(s)]
+    rng = np.random.default_rng(11)
+    valid = [valid[i] for i in np.sort(rng.permutation(len(valid))[:n_valid])]
+    return make_items(train, z, r_max, "response"), make_items(valid, z, r_max, "response")
+
+
+def run_field(work: Path, stage: str, wall: float, tolerance: float = FIELD_TOLERANCE) -> dict[str, Any]:
+    """Field stage ``frozen`` (field blocks only) or ``joint`` (small backbone lr, full replay, guard)."""
+    import torch
+
+    from macefield_flows.model.io import load_model
+    from macefield_flows.training.pipeline import to_field_model
+    from macefield_flows.training.teacher import TEACHER_NAME
+    from macefield_flows.training.trainer import evaluate_loss, train
+
+    cfg = field_settings(stage, wall)
+    folder = work / "field" / stage
+    if stage == "frozen":
+        model = to_field_model(load_model(work / "distill" / "best.pt", dtype="float32"), seed=cfg.seed)
+    else:
+        model = load_model(work / "field" / "frozen" / "best.pt", dtype="float32")
+    z = [int(v) for v in model.atomic_numbers.tolist()]
+    r_max = float(model.r_max)
+    resp_train, resp_valid = _response_items(z, r_max)
+    train_efs, train_hvp, _ = _label_items(work, "train", z, r_max)
+    valid_efs, valid_hvp, _ = _label_items(work, "valid", z, r_max)
+    guard = None
+    reference: dict[str, float] = {}
+    if stage == "joint":
+        base = load_model(work / "distill" / "best.pt", dtype="float32")
+        base.num_elements_ = len(z)
+        reference = evaluate_loss(base, valid_efs + valid_hvp, cfg, torch.device("cpu"), torch.float32)
+
+        def guard(rec: dict[str, Any]) -> Optional[str]:
+            for key in ("f_mae", "hvp_mae"):
+                if rec.get(f"valid_{key}", 0.0) > (1 + tolerance) * reference[key]:
+                    return (f"valid {key} {rec[f'valid_{key}']:.4f} > (1 + {tolerance}) x distilled "
+                            f"{reference[key]:.4f}")
+            return None
+    t0 = time.time()
+    summary = train(model, resp_train, resp_valid + (valid_efs + valid_hvp if stage == "joint" else []), cfg,
+                    folder, replay_items=train_efs + train_hvp if stage == "joint" else (),
+                    metadata={"stage": f"v4-field-{stage}", "teacher": TEACHER_NAME}, guard=guard)
+    last = summary["history"][-1] if summary["history"] else None
+    record(work, f"field-{stage}", {"wall_s": time.time() - t0, "n_response_train": len(resp_train),
+                                    "n_response_valid": len(resp_valid), "epochs": summary["epochs"],
+                                    "steps": summary["steps"], "reference_distilled": reference,
+                                    "stopped_by_guard": summary.get("stopped_by_guard"),
+                                    "settings": asdict(cfg), "last_epoch": last})
+    return summary
+
+
+# ---------------------------------------------------------------------------- throughput
+def engine_throughput(model_paths: dict[str, Path], n: int = 16, max_atoms: int = 12,
+                      repeats: int = 1) -> dict[str, Any]:
+    """Structures/s of ``engine.evaluate`` (default properties, float64, CPU) for each model, same run.
+
+    Test-split Petousis structures (the first ``n`` with <= ``max_atoms`` atoms). A backbone
+    without field blocks gets random ones (``to_field_model``): the timing does not depend on
+    the weights' values.
+    """
+    import torch
+
+    from macefield_flows.engine.evaluate import evaluate
+    from macefield_flows.model.io import load_model
+    from macefield_flows.training.data import load_split
+    from macefield_flows.training.pipeline import PETOUSIS, to_field_model
+
+    out: dict[str, Any] = {"threads": torch.get_num_threads(), "n_structures": n}
+    prepared = {}
+    for name, path in model_paths.items():
+        model = load_model(path, dtype="float64")
+        if not model.has_field_blocks:
+            model = to_field_model(model).double()
+        z = set(int(v) for v in model.atomic_numbers.tolist())
+        structs = [s.atoms for s in load_split(PETOUSIS, "test", max_atoms=max_atoms)
+                   if set(int(v) for v in s.atoms.get_atomic_numbers()) <= z][:n]
+        evaluate(structs, model, device="cpu")  # warm-up (first-call costs are not throughput)
+        prepared[name] = (model, structs)
+    best: dict[str, float] = {}
+    for _ in range(max(repeats, 2)):  # interleaved rounds, the fastest round of each model counts
+        for name, (model, structs) in prepared.items():
+            t0 = time.time()
+            evaluate(structs, model, device="cpu")
+            best[name] = min(best.get(name, float("inf")), time.time() - t0)
+    for name, (model, structs) in prepared.items():
+        out[name] = {"structures_per_s": len(structs) / best[name], "seconds": best[name],
+                     "atoms": int(sum(len(a) for a in structs)),
+                     "parameters": int(sum(p.numel() for p in model.parameters()))}
+    return out
