@@ -28,6 +28,8 @@ LOADABLE = {
     "mace-0.3.4_ScaleShiftMACE": ("mace.modules.models.ScaleShiftMACE", None),
     "mace-0.3.6_ScaleShiftMACE": ("mace.modules.models.ScaleShiftMACE", None),
     "mace-0.3.10_ScaleShiftMACE": ("mace.modules.models.ScaleShiftMACE", None),
+    # ZBL pair repulsion + Agnesi distance transform, as the MACE-MP-0b models
+    "mace-0.3.10_ScaleShiftMACE_zbl_agnesi": ("mace.modules.models.ScaleShiftMACE", None),
     "mace-0.3.13_ScaleShiftMACE": ("mace.modules.models.ScaleShiftMACE", None),
     "mace-0.3.13_MACE": ("mace.modules.models.MACE", None),
     # PR 1177: P in e/A^2, Z* [atom, P component, displacement component], chi dimensionless
