@@ -163,11 +163,13 @@ def adapt_pickled_model(
     short = cls_name.rsplit(".", 1)[-1]
     if is_published_field_class(obj):
         _refuse_pre_paper_field(obj, cls_name, path)
-    elif short not in PLAIN_CLASSES | OWN_CLASSES and not isinstance(obj, ScaleShiftMACE):
+    elif short not in PLAIN_CLASSES | OWN_CLASSES:
+        # e.g. MACELES, PolarMACE, AtomicDipolesMACE, EnergyDipolesMACE: parts FieldMACE lacks
         raise ModelLoadError(
-            f"{path}: pickled {cls_name} is not a supported energy model; supported classes: "
-            "ScaleShiftMACE and MACE (mace-torch 0.3.x), the published MACE-Field classes "
-            f"({', '.join(sorted(f'{m}.{n}' for m, n in FIELD_CLASSES))})"
+            f"{path}: pickled {cls_name} is not a supported model class (its outputs or "
+            "blocks, e.g. long-range, charge or dipole heads, have no FieldMACE counterpart); "
+            "supported: ScaleShiftMACE and MACE (mace-torch 0.3.x), FieldMACE, the published "
+            f"MACE-Field classes ({', '.join(sorted(f'{m}.{n}' for m, n in FIELD_CLASSES))})"
         )
     if not hasattr(obj, "products") or not hasattr(obj, "interactions"):
         raise ModelLoadError(f"{path}: pickled object of type {cls_name} is not a MACE model")
