@@ -26,6 +26,8 @@ FIXTURES = Path(__file__).parent / "fixtures" / "old_versions"
 #: fixture -> (class as pickled, how the class names P / Z* / chi, factor: theirs = factor * ours)
 LOADABLE = {
     "mace-0.3.4_ScaleShiftMACE": ("mace.modules.models.ScaleShiftMACE", None),
+    # pickled by torch 1.12.1 under Python 3.10 (the others: torch 2.13.0, Python 3.11)
+    "mace-0.3.4_torch-1.12.1_ScaleShiftMACE": ("mace.modules.models.ScaleShiftMACE", None),
     "mace-0.3.6_ScaleShiftMACE": ("mace.modules.models.ScaleShiftMACE", None),
     "mace-0.3.10_ScaleShiftMACE": ("mace.modules.models.ScaleShiftMACE", None),
     # ZBL pair repulsion + Agnesi distance transform, as the MACE-MP-0b models
@@ -173,3 +175,19 @@ def test_cli_info_names_the_source_and_refusal_is_one_error_line(tmp_path):
     assert refused.exit_code == 1 and not (tmp_path / "out.pt").exists()
     errors = [line for line in refused.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "75792b8a" in refused.output
+
+
+def test_other_mace_classes_are_refused_by_name(tmp_path, tiny_model):
+    """A pickled mace ScaleShiftMACE subclass with extra parts (mace's real
+    ``mace.modules.extensions.MACELES``, pickled under its name) is refused, not cut down."""
+    import torch
+    from mace.modules.extensions import MACELES
+
+    from tests.model.test_invariances import _backbone_from
+
+    model = _backbone_from(tiny_model)
+    model.__class__ = MACELES  # the pickle names the class; its LES parts are not needed here
+    path = tmp_path / "les.model"
+    torch.save(model, path)
+    with pytest.raises(ModelLoadError, match="mace.modules.extensions.MACELES is not a supported"):
+        load_model(path, trust_pickle=True)
