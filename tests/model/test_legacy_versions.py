@@ -26,6 +26,8 @@ FIXTURES = Path(__file__).parent / "fixtures" / "old_versions"
 #: fixture -> (class as pickled, how the class names P / Z* / chi, factor: theirs = factor * ours)
 LOADABLE = {
     "mace-0.3.4_ScaleShiftMACE": ("mace.modules.models.ScaleShiftMACE", None),
+    # pickled by torch 1.12.1 under Python 3.10 (the others: torch 2.13.0, Python 3.11)
+    "mace-0.3.4_torch-1.12.1_ScaleShiftMACE": ("mace.modules.models.ScaleShiftMACE", None),
     "mace-0.3.6_ScaleShiftMACE": ("mace.modules.models.ScaleShiftMACE", None),
     "mace-0.3.10_ScaleShiftMACE": ("mace.modules.models.ScaleShiftMACE", None),
     # ZBL pair repulsion + Agnesi distance transform, as the MACE-MP-0b models

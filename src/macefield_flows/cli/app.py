@@ -191,8 +191,13 @@ def demo(
                                0.01, False, False, False, "float64")
         docs = {d.get("task_id"): d for d in iter_task_docs(jstore)}
         result = compare_benchmark(entries, [docs.get(k) for k in keys], output)
-        console.print(aggregate_table(result))
-        console.print(material_table(result))
+        if console.is_terminal:
+            console.print(aggregate_table(result))
+            console.print(material_table(result))
+        else:  # piped: Markdown with full values, never cut at 80 columns
+            from macefield_flows.cli.demo import tables_markdown
+
+            sys.stdout.write(tables_markdown(result))
         console.print(f"report: {result.report_path} ({len(result.plots)} parity plots)")
 
 
