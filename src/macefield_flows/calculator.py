@@ -53,6 +53,9 @@ class MACEFieldCalculator(Calculator):
         head, else the head named "default" (case-insensitive) with an
         ``ImplicitHeadWarning``, else an error (:mod:`macefield_flows.model.heads`).
     trust_pickle : forwarded to :func:`load_model` for pickled files.
+    backend : "e3nn" or "cueq" (:mod:`macefield_flows.model.backends`); None keeps the
+        model's (a file: the backend it was saved with). A model instance is converted
+        into a new model, never in place.
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress", *FIELD_PROPERTIES]
@@ -65,15 +68,20 @@ class MACEFieldCalculator(Calculator):
         electric_field: Sequence[float] = (0.0, 0.0, 0.0),
         head: Optional[str] = None,
         trust_pickle: bool = False,
+        backend: Optional[str] = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        from macefield_flows.model.backends import convert_backend, normalize_backend
         from macefield_flows.model.heads import model_heads, resolve_head
         from macefield_flows.model.io import load_model
 
         torch_dtype = {"float64": torch.float64, "float32": torch.float32}[dtype]
         if model is None or isinstance(model, (str, Path)):
-            model = load_model(model, device=device, dtype=dtype, trust_pickle=trust_pickle)
+            model = load_model(model, device=device, dtype=dtype, trust_pickle=trust_pickle,
+                               backend=backend)
+        elif backend is not None and normalize_backend(backend) != getattr(model, "backend", "e3nn"):
+            model = convert_backend(model, backend, device=device)
         self.model = model.to(device=device, dtype=torch_dtype).eval()
         self.device = device
         self.dtype = torch_dtype

@@ -159,17 +159,22 @@ def _provenance() -> Provenance:
     return Provenance(model_name="anisotropic-toy", model_sha256="0" * 64, device="cpu", dtype="float64")
 
 
-@pytest.fixture(scope="module")
-def toy_setup():
-    from macefield_flows.engine import evaluate
+def _toy_model():
     from macefield_flows.testing import toy_field_model
 
     toy = random_anisotropic_toy(n_atoms=4, seed=3)
     toy = dataclasses.replace(toy, masses=np.array([atomic_masses[atomic_numbers[s]] for s in SYMBOLS]))
-    model = toy_field_model(toy, SYMBOLS)
-    probe = Probe(model, toy)
+    return toy, toy_field_model(toy, SYMBOLS)
+
+
+@pytest.fixture(scope="module")
+def toy_setup():
     from pymatgen.io.ase import AseAtomsAdaptor
 
+    from macefield_flows.engine import evaluate
+
+    toy, model = _toy_model()
+    probe = Probe(model, toy)
     structure = AseAtomsAdaptor.get_structure(probe.base)
     result = evaluate([structure], model, properties=screening.PIEZO_PROPERTIES)[0]
     assert result.ok, result.error
@@ -281,6 +286,54 @@ def test_toy_is_anisotropic_stable_and_low_symmetry(doc, ref):
     assert np.min(np.abs(ref["piezo_ionic"])) > 1e-4  # no accidental zeros: every component is tested
     assert np.all(ref["frequencies"][3:] > 1.0) and np.all(np.linalg.eigvalsh(ref["elastic_relaxed"]) > 0)
     assert doc.symmetry_violations.get("born", 1.0) < 1e-12  # P1: symmetrisation is the identity
+
+
+def test_static_fields_away_from_rest():
+    """Energy (and per atom), forces, stress, dipole and P of a displaced, strained cell: the calculator's.
+
+    At the toy's rest point all of them vanish, so the check is made where they do not.
+    """
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    from macefield_flows.calculator import MACEFieldCalculator
+    from macefield_flows.engine import evaluate
+
+    toy, model = _toy_model()
+    probe = Probe.__new__(Probe)  # only eval() is needed: no finite-difference set-up
+    probe.calc = MACEFieldCalculator(model)
+    atoms = Atoms(SYMBOLS, positions=toy.positions, cell=toy.lattice, pbc=True)
+    atoms.set_cell(atoms.cell.array @ (np.eye(3) + np.array([[4e-3, 1e-3, 0], [1e-3, -2e-3, 2e-3], [0, 2e-3, 3e-3]])),
+                   scale_atoms=True)
+    atoms.positions += np.random.default_rng(5).normal(scale=0.03, size=atoms.positions.shape)
+    forces, stress_voigt, dipole = probe.eval(atoms)
+    energy = float(probe.calc.results["energy"])
+    xx, yy, zz, yz, xz, xy = stress_voigt  # ASE Voigt order and sign
+    stress = np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]])
+    assert abs(energy) > 1e-4 and np.abs(forces).max() > 1e-3 and np.abs(stress).max() > 1e-5
+    assert np.abs(dipole).min() > 1e-4  # every number below can be wrong
+    structure = AseAtomsAdaptor.get_structure(atoms)
+    result = evaluate([structure], model, properties=screening.PIEZO_PROPERTIES)[0]
+    d = screening.build_task_doc(structure, result, _provenance(), structure_id="toy-displaced", symmetrize=True)
+    assert d.status.value == "successful", d.failure_reason
+    assert d.energy == pytest.approx(energy, rel=1e-10)
+    assert d.energy_per_atom == pytest.approx(energy / len(SYMBOLS), rel=1e-10)
+    _close(d.forces, forces, 1e-8, "forces (eV/A)")
+    _close(d.stress, stress, 1e-8, "stress (eV/A^3, ASE sign)")
+    # P = d / Omega in C/m^2 (the dipole is far inside one polarisation quantum)
+    _close(d.polarization, dipole / atoms.get_volume() * E_PER_A2_TO_C_PER_M2, 1e-8, "polarization (C/m^2)")
+    assert d.born_symmetrized is True and set(d.symmetry_violations) >= {"born", "epsilon_static", "epsilon_ionic"}
+
+
+@pytest.mark.parametrize("missing", ["epsilon_electronic", "susceptibility"])
+def test_eps_inf_or_chi_alone_gives_the_same_document(toy_setup, doc, ref, missing):
+    """A result with only one of chi / eps_inf (an engine asked for one of them) stores the same dielectric numbers."""
+    structure, result, _ = toy_setup
+    assert result.susceptibility is not None and result.epsilon_electronic is not None
+    d = build_doc(structure, dataclasses.replace(result, **{missing: None}))
+    assert d.status.value == "successful", d.failure_reason
+    check_epsilon_static(d, ref)
+    for key in ("epsilon_static", "epsilon_ionic", "epsilon_total"):
+        _close(getattr(d, key), getattr(doc, key), 1e-12, f"{key} without {missing}")
 
 
 # fault -> the checks (named tests above) it must make fail

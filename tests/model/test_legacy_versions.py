@@ -26,8 +26,12 @@ FIXTURES = Path(__file__).parent / "fixtures" / "old_versions"
 #: fixture -> (class as pickled, how the class names P / Z* / chi, factor: theirs = factor * ours)
 LOADABLE = {
     "mace-0.3.4_ScaleShiftMACE": ("mace.modules.models.ScaleShiftMACE", None),
+    # pickled by torch 1.12.1 under Python 3.10 (the others: torch 2.13.0, Python 3.11)
+    "mace-0.3.4_torch-1.12.1_ScaleShiftMACE": ("mace.modules.models.ScaleShiftMACE", None),
     "mace-0.3.6_ScaleShiftMACE": ("mace.modules.models.ScaleShiftMACE", None),
     "mace-0.3.10_ScaleShiftMACE": ("mace.modules.models.ScaleShiftMACE", None),
+    # ZBL pair repulsion + Agnesi distance transform, as the MACE-MP-0b models
+    "mace-0.3.10_ScaleShiftMACE_zbl_agnesi": ("mace.modules.models.ScaleShiftMACE", None),
     "mace-0.3.13_ScaleShiftMACE": ("mace.modules.models.ScaleShiftMACE", None),
     "mace-0.3.13_MACE": ("mace.modules.models.MACE", None),
     # PR 1177: P in e/A^2, Z* [atom, P component, displacement component], chi dimensionless
@@ -92,14 +96,21 @@ def test_old_pickle_reproduces_its_reference_outputs(tmp_path, name):
                                    rtol=0, atol=1e-9)
 
 
-def test_pre_paper_field_design_is_refused(tmp_path):
-    path, ref = _unpack("mace-75792b8a_ScaleShiftFieldMACE", tmp_path)
-    assert ref["mace_commit"].startswith("75792b8a")
+REFUSED = {
+    "mace-75792b8a_ScaleShiftFieldMACE": ("75792b8a", "May-June 2025", "charge/dipole readouts"),
+    "mace-449bd74c_ScaleShiftFieldMACE": ("449bd74c", "January 2025", "edge attributes"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_pre_paper_field_designs_are_refused(tmp_path, name):
+    path, ref = _unpack(name, tmp_path)
+    commit, period, reason = REFUSED[name]
+    assert ref["mace_commit"].startswith(commit)
     with pytest.raises(ModelLoadError) as refused:
         load_model(path, trust_pickle=True)
     message = str(refused.value)
-    for part in ("ScaleShiftFieldMACE", "75792b8a", "May-June 2025", "charge/dipole readouts",
-                 str(path)):
+    for part in ("ScaleShiftFieldMACE", commit, period, reason, str(path)):
         assert part in message
     with pytest.raises(UntrustedPickleError):  # refusal never bypasses the opt-in
         load_model(path)
@@ -118,3 +129,65 @@ def test_converted_old_pickle_keeps_outputs_and_source(tmp_path):
                   pbc=True)
     ours = run(safe, atoms, None, compute_stress=True)
     _close(ours["forces"], structure["zero_field"]["forces"], "converted forces")
+
+
+def test_old_multi_head_pickle_reproduces_every_head(tmp_path):
+    """mace-torch 0.3.13 two-head ScaleShiftMACE (heads ["pt_head", "Default"], per-head
+    E0s, scale and shift): every head, selected by name, gives the old code's outputs."""
+    import torch
+
+    from macefield_flows.model.graph import atoms_to_graph, collate
+
+    path, ref = _unpack("mace-0.3.13_ScaleShiftMACE_2heads", tmp_path)
+    model = load_model(path, trust_pickle=True)
+    assert model.model_info.heads == ["pt_head", "Default"]
+    from macefield_flows.model.heads import resolve_head
+
+    assert resolve_head(model, warn=False) == "Default"  # as mace's calculator picks it
+    for structure in ref["structures"]:
+        atoms = Atoms(structure["symbols"], positions=structure["positions"],
+                      cell=structure["cell"], pbc=True)
+        graph = atoms_to_graph(atoms, model.atomic_numbers.tolist(), float(model.r_max))
+        energies = []
+        for index, head in enumerate(model.model_info.heads):
+            data = collate([graph], len(model.atomic_numbers), torch.float64, head_index=index)
+            ours = {k: v.detach().numpy() for k, v in model(data, compute_stress=True).items()
+                    if isinstance(v, torch.Tensor)}
+            theirs = structure[f"zero_field:{head}"]
+            for quantity in ("energy", "forces", "stress"):
+                _close(ours[quantity], theirs[quantity], f"head {head} {quantity}")
+            energies.append(theirs["energy"][0])
+        assert abs(energies[0] - energies[1]) > 1.0  # the heads differ: the head really is selected
+
+
+def test_cli_info_names_the_source_and_refusal_is_one_error_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from macefield_flows.cli.app import app
+
+    runner = CliRunner()
+    path, _ = _unpack("mace-0.3.6_ScaleShiftMACE", tmp_path)
+    shown = runner.invoke(app, ["info", "--model", str(path), "--trust-pickle"])
+    assert shown.exit_code == 0, shown.output
+    assert "mace.modules.models.ScaleShiftMACE (mace-torch <= 0.3.13 layout" in shown.output
+    path, _ = _unpack("mace-75792b8a_ScaleShiftFieldMACE", tmp_path)
+    refused = runner.invoke(app, ["convert", str(path), str(tmp_path / "out.pt"), "--trust-pickle"])
+    assert refused.exit_code == 1 and not (tmp_path / "out.pt").exists()
+    errors = [line for line in refused.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "75792b8a" in refused.output
+
+
+def test_other_mace_classes_are_refused_by_name(tmp_path, tiny_model):
+    """A pickled mace ScaleShiftMACE subclass with extra parts (mace's real
+    ``mace.modules.extensions.MACELES``, pickled under its name) is refused, not cut down."""
+    import torch
+    from mace.modules.extensions import MACELES
+
+    from tests.model.test_invariances import _backbone_from
+
+    model = _backbone_from(tiny_model)
+    model.__class__ = MACELES  # the pickle names the class; its LES parts are not needed here
+    path = tmp_path / "les.model"
+    torch.save(model, path)
+    with pytest.raises(ModelLoadError, match="mace.modules.extensions.MACELES is not a supported"):
+        load_model(path, trust_pickle=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import warnings
 from pathlib import Path
 from typing import List, Optional
 
@@ -77,7 +78,10 @@ def screen(
     model: str = typer.Option("default", "--model", "-m", help="Model file, or 'default' (shipped model)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, mps."),
     dtype: str = typer.Option("float64", "--dtype", help="float64 or float32."),
-    head: Optional[str] = typer.Option(None, "--head", help="Readout head of a multi-head model."),
+    head: Optional[str] = typer.Option(None, "--head", help="Readout head of a multi-head model (default: "
+                                       "the only head, else the head named 'default')."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="e3nn or cueq (cuEquivariance, extra "
+                                          "'gpu'); default: the backend the model file was saved with."),
     field: Optional[str] = typer.Option(None, "--field", help="Uniform field in V/A, e.g. '0,0,0.01'."),
     relax: bool = typer.Option(True, "--relax/--no-relax", help="Relax the ions first."),
     relax_cell: bool = typer.Option(False, "--relax-cell/--fixed-cell", help="Also relax the cell."),
@@ -112,7 +116,8 @@ def screen(
             raise ValueError(f"--phonon-min-length {phonon_min_length}: expected > 0 (Angstrom)")
         phonon_settings = {"min_length": phonon_min_length} if phonons else None
         summary = _screen_items(inputs, model, device, fvec, relax, store, workers, chunk_size, head, fmax,
-                                relax_cell, retry_failed, trust_pickle, dtype, report, phonon_settings)
+                                relax_cell, retry_failed, trust_pickle, dtype, report, phonon_settings,
+                                backend=backend)
         console.print(counts_line(summary), soft_wrap=True)
         if summary.rows and console.is_terminal:
             console.print(summary_table(summary))
@@ -125,7 +130,7 @@ def screen(
 
 
 def _screen_items(inputs, model, device, fvec, relax, store_spec, workers, chunk_size, head, fmax, relax_cell,
-                  retry_failed, trust_pickle, dtype, report=None, phonon_settings=None):
+                  retry_failed, trust_pickle, dtype, report=None, phonon_settings=None, backend=None):
     """Model pre-flight, inputs, screening and run report of ``screen`` (see cli/screen.py)."""
     import contextlib
 
@@ -137,11 +142,11 @@ def _screen_items(inputs, model, device, fvec, relax, store_spec, workers, chunk
     from macefield_flows.stores import get_jobstore
 
     jstore = get_jobstore(store_spec)  # fails fast on an unreachable MongoDB
-    model_file, info = preflight_model(model, head, trust_pickle)  # fails fast, before any work
+    model_file, info = preflight_model(model, head, trust_pickle, backend)  # fails fast, before any work
     maker = ScreeningMaker(model=str(model_file), device=device, dtype=dtype, head=head, electric_field=fvec,
                            relax=relax, relax_cell=relax_cell, fmax=fmax, chunk_size=chunk_size,
                            trust_pickle=trust_pickle, phonons=phonon_settings is not None,
-                           phonon_settings=phonon_settings)
+                           phonon_settings=phonon_settings, backend=backend)
     items = collect_inputs(inputs, elements=info.elements)
 
     @contextlib.contextmanager
@@ -154,7 +159,8 @@ def _screen_items(inputs, model, device, fvec, relax, store_spec, workers, chunk
     summary = screen_inputs(items, maker, jstore, info, workers, retry_failed, progress_factory=progress,
                             echo=lambda text: console.print(text, soft_wrap=True, highlight=False))
     settings = {"inputs": list(inputs), "model": str(model_file), "model_sha256": info.sha256, "head": head,
-                "device": device, "dtype": dtype, "relax": relax, "relax_cell": relax_cell, "fmax": fmax,
+                "backend": backend, "device": device, "dtype": dtype, "relax": relax,
+                "relax_cell": relax_cell, "fmax": fmax,
                 "electric_field": fvec, "store": str(store_spec) if store_spec else None,
                 "phonons": phonon_settings}
     write_report(summary, report or report_path_for(store_spec), settings)
@@ -185,8 +191,13 @@ def demo(
                                0.01, False, False, False, "float64")
         docs = {d.get("task_id"): d for d in iter_task_docs(jstore)}
         result = compare_benchmark(entries, [docs.get(k) for k in keys], output)
-        console.print(aggregate_table(result))
-        console.print(material_table(result))
+        if console.is_terminal:
+            console.print(aggregate_table(result))
+            console.print(material_table(result))
+        else:  # piped: Markdown with full values, never cut at 80 columns
+            from macefield_flows.cli.demo import tables_markdown
+
+            sys.stdout.write(tables_markdown(result))
         console.print(f"report: {result.report_path} ({len(result.plots)} parity plots)")
 
 
@@ -257,6 +268,7 @@ _register_show()
 def info(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Model file to summarise ('default' ok)."),
     trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Allow pickled model files (runs code)."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="Load the model on e3nn or cueq."),
 ):
     """Versions, device and (optionally) a model summary."""
     from macefield_flows.screening import package_versions
@@ -277,15 +289,59 @@ def info(
 
             from macefield_flows.model.heads import HeadError, resolve_head
 
-            m = load_model(model_path(model), device="cpu", trust_pickle=trust_pickle)
+            m = load_model(model_path(model), device="cpu", trust_pickle=trust_pickle, backend=backend)
             for k, v in m.model_info.as_dict().items():
                 if k != "metadata":
                     console.print(f"model.{k:10s} {v}")
+            source = m.model_info.metadata
+            if "source_class" in source:  # a pickle: what it was written as (model/legacy.py)
+                console.print(f"model.{'source':10s} {source['source_class']} "
+                              f"({source.get('source_layout', '')})")
             try:  # the head used when none is given (mace's rule, model/heads.py)
                 default_head = resolve_head(m, None, warn=False)
             except HeadError:
                 default_head = "(none: several heads, none named 'default'; pass --head)"
             console.print(f"model.{'head':10s} {default_head}")
+
+
+@app.command()
+def doctor(
+    model: str = typer.Option("default", "--model", "-m", help="Model to check ('default', a registered "
+                              "name or a file)."),
+    store: Optional[str] = typer.Option(None, "--store", "-s", help="Store to check (folder or mongodb:// "
+                                        "URI; default $MACEFIELD_STORE or ~/.macefield/store)."),
+    device: str = typer.Option("auto", "--device", help="Device you intend to use (cuda makes a missing "
+                               "GPU a failure)."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="Load the model on e3nn or cueq."),
+    trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Allow a pickled model file (runs code)."),
+    strict: bool = typer.Option(False, "--strict", help="Exit with status 2 when there are warnings."),
+):
+    """Check the installation: torch/CUDA, backends and their parity, the model file, the store, the
+    references; prints what to fix. Exit status: 0 no failure, 1 a check failed, 2 warnings with --strict."""
+    from rich.markup import escape
+
+    from macefield_flows.cli.doctor import FAIL, OK, STRICT_EXIT_CODE, WARN, diagnose
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = diagnose(model=model, store=store, device=device, trust_pickle=trust_pickle, backend=backend)
+    style = {OK: "green", WARN: "yellow", FAIL: "red"}
+    for c in result.checks:
+        colour = style.get(c.status, "dim")
+        console.print(f"[{colour}]{c.status:4s}[/{colour}]  {c.group + ' ' + c.name:28s} {escape(c.detail)}",
+                      soft_wrap=True, highlight=False)
+    fixes = [c for c in result.checks if c.fix and c.status in (WARN, FAIL)]
+    counts = {s: sum(c.status == s for c in result.checks) for s in (OK, WARN, FAIL)}
+    console.print(f"\n{len(result.checks)} checks: {counts[OK]} ok, {counts[WARN]} warn, {counts[FAIL]} failed",
+                  highlight=False)
+    if fixes:
+        console.print("to fix:", highlight=False)
+        for c in fixes:
+            console.print(f"  - {c.group} {c.name}: {escape(c.fix)}", soft_wrap=True, highlight=False)
+    if result.failed:
+        raise typer.Exit(1)
+    if strict and result.warned:
+        raise typer.Exit(STRICT_EXIT_CODE)
 
 
 def _register_compare() -> None:

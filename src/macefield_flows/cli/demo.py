@@ -33,7 +33,7 @@ AGG_PROPERTIES = ("born", "eps_electronic", "eps_ionic", "eps_total", "piezo_fro
 LABELS = {"born": "Z* diagonal", "eps_electronic": "eps_inf", "eps_ionic": "eps_ionic", "eps_total": "eps_total",
           "piezo_frobenius": "piezo |e|_F", "piezo_sv_max": "piezo sv_max(e)",
           "piezo_longitudinal_max": "piezo e_long,max"}
-AGG_COLUMNS = ("property", "units", "count", "n_points", "mae", "rmse", "r2_true", "pearson_r2")
+AGG_COLUMNS = ("property", "units", "count", "n_excluded", "n_points", "mae", "rmse", "r2_true", "pearson_r2")
 MATERIAL_COLUMNS = ("crystal", "split", "status", "Z* MAE", "eps_inf pred", "eps_inf DFPT", "eps_ion pred",
                     "eps_ion DFPT", "eps_0 pred", "eps_0 DFPT", "|e|_F pred", "|e|_F DFPT")
 
@@ -150,9 +150,10 @@ def _append_markdown(path: Path, aggregate: list[dict], materials: list[dict], m
             "value of each property; sources and citations there). Metrics pool all splits; the split of "
             "each crystal is in the per-material table (the shipped model may have trained on 'train').", "",
             "## Summary", ""]
-    head += _md_table(("property", "units", "materials", "points", "MAE", "RMSE", "R^2 (y=x)", "Pearson R^2"),
-                      [(a["label"], a["units"], a["count"], a["n_points"], a["mae"], a["rmse"], a["r2_true"],
-                        a["pearson_r2"]) for a in aggregate])
+    head += _md_table(("property", "units", "materials", "left out (unreliable)", "points", "MAE", "RMSE",
+                       "R^2 (y=x)", "Pearson R^2"),
+                      [(a["label"], a["units"], a["count"], a.get("n_excluded", 0), a["n_points"], a["mae"],
+                        a["rmse"], a["r2_true"], a["pearson_r2"]) for a in aggregate])
     head += ["", "## Per material", "", "eps values are trace/3; |e|_F is the Frobenius norm of the total "
              "piezo stress tensor (C/m^2); Z* MAE over diagonal components (e).", ""]
     head += _md_table(MATERIAL_COLUMNS + ("note",),
@@ -170,12 +171,12 @@ def aggregate_table(result: DemoResult) -> Any:
     from rich.table import Table
 
     table = Table(title=f"{result.model_name or 'model'} vs DFPT, built-in benchmark set (all splits)")
-    for c in ("property", "units", "N", "MAE", "RMSE", "R2 y=x", "Pearson R2"):
+    for c in ("property", "units", "N", "left out", "MAE", "RMSE", "R2 y=x", "Pearson R2"):
         table.add_column(c, justify="left" if c in ("property", "units") else "right",
                          no_wrap=c == "property")
     for a in result.aggregate:
-        table.add_row(a["label"], _units(a["units"]), str(a["count"]), fmt(a["mae"]), fmt(a["rmse"]),
-                      fmt(a["r2_true"]), fmt(a["pearson_r2"]))
+        table.add_row(a["label"], _units(a["units"]), str(a["count"]), str(a.get("n_excluded") or 0), fmt(a["mae"]),
+                      fmt(a["rmse"]), fmt(a["r2_true"]), fmt(a["pearson_r2"]))
     return table
 
 
@@ -197,3 +198,15 @@ def material_table(result: DemoResult) -> Any:
         table.add_row(m["crystal"], m["split"], status, fmt(m["Z* MAE"]), _pair(m, "eps_inf"), _pair(m, "eps_ion"),
                       _pair(m, "eps_0"), _pair(m, "|e|_F"))
     return table
+
+
+def tables_markdown(result: DemoResult) -> str:
+    """Both demo tables as Markdown with full values (for output that is not a terminal: never cut)."""
+    agg = _md_table(("property", "units", "N", "left out", "MAE", "RMSE", "R2 y=x", "Pearson R2"),
+                    [(a["label"], _units(a["units"]), a["count"], a.get("n_excluded") or 0, a["mae"], a["rmse"],
+                      a["r2_true"], a["pearson_r2"]) for a in result.aggregate])
+    mat = _md_table(("crystal", "split", "status", "Z* MAE", "eps_inf", "eps_ionic", "eps_0", "|e|_F"),
+                    [(m["crystal"], m["split"], m["status"], m["Z* MAE"], _pair(m, "eps_inf"), _pair(m, "eps_ion"),
+                      _pair(m, "eps_0"), _pair(m, "|e|_F")) for m in result.materials])
+    return "\n".join(agg) + "\n\nper material: predicted / DFPT (eps: trace/3; |e|_F: C/m^2; Z* MAE: e)\n\n" + \
+        "\n".join(mat) + "\n"

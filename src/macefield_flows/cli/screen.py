@@ -51,14 +51,14 @@ class RunSummary:
         return self.counts.get("failed", 0)
 
 
-def preflight_model(model: str, head: Optional[str], trust_pickle: bool) -> Any:
+def preflight_model(model: str, head: Optional[str], trust_pickle: bool, backend: Optional[str] = None) -> Any:
     """``(model file, ModelInfo)``; raises the loader's one-line error before any work."""
     from macefield_flows.jobs._model import model_path
     from macefield_flows.model import load_model
     from macefield_flows.model.heads import HeadError, resolve_head
 
     path = model_path(model)
-    info = load_model(path, device="cpu", trust_pickle=trust_pickle).model_info
+    info = load_model(path, device="cpu", trust_pickle=trust_pickle, backend=backend).model_info
     try:  # the rule of the calculator and the engine (model/heads.py)
         resolve_head(info.heads, head, warn=False)
     except HeadError as exc:

@@ -30,6 +30,17 @@ function sortTable(th) {
     return asc ? String(x).localeCompare(String(y)) : String(y).localeCompare(String(x)); });
   rows.forEach(r => body.appendChild(r));
 }
+window.addEventListener('load', () => {
+  // a link ending in #sort=<column> opens the per-material table sorted by that column
+  const m = decodeURIComponent(location.hash).match(/^#sort=(.+)$/);
+  if (m) { const th = Array.from(document.querySelectorAll('#materials th')).find(t => t.textContent === m[1]);
+           if (th) sortTable(th); }
+  // what rendered (read by the headless-browser test and by anyone inspecting the page)
+  const imgs = Array.from(document.images);
+  document.body.dataset.imagesRendered = imgs.filter(i => i.complete && i.naturalWidth > 0).length;
+  document.body.dataset.imagesTotal = imgs.length;
+  document.body.dataset.materialRows = document.querySelectorAll('#materials tbody tr').length;
+});
 """
 
 _STYLE = """
@@ -37,9 +48,11 @@ body { font-family: sans-serif; margin: 1.5em; color: #222; }
 table { border-collapse: collapse; font-size: 12px; margin-bottom: 1.5em; }
 th, td { border: 1px solid #ccc; padding: 3px 6px; text-align: right; white-space: nowrap; }
 td.t, th.t { text-align: left; white-space: normal; max-width: 28em; }
+td.l, th.l { text-align: left; }
 th { background: #eef; cursor: pointer; position: sticky; top: 0; }
 tr:nth-child(even) td { background: #f8f8f8; }
 td.bad { color: #a00000; }
+td.ex { color: #999; text-decoration: line-through; }
 .plots img { max-width: 48%; margin: 0.5em; border: 1px solid #ddd; }
 """
 
@@ -57,18 +70,25 @@ def _cell(v: Any) -> tuple[str, str]:
 
 
 def table_html(columns: list[str] | tuple[str, ...], rows: list[dict[str, Any]], table_id: str,
-               text_columns: tuple[str, ...] = ()) -> str:
-    """A sortable HTML table (header click sorts) with every value in full."""
-    head = "".join(f'<th class="{"t" if c in text_columns else ""}" onclick="sortTable(this)">{html.escape(c)}</th>'
-                   for c in columns)
+               text_columns: tuple[str, ...] = (), left_columns: tuple[str, ...] = ()) -> str:
+    """A sortable HTML table (header click sorts) with every value in full.
+
+    ``text_columns`` are left-aligned and wrap; ``left_columns`` are left-aligned on one line.
+    """
+    def kind(c: str) -> str:
+        return "t" if c in text_columns else "l" if c in left_columns else ""
+
+    head = "".join(f'<th class="{kind(c)}" onclick="sortTable(this)">{html.escape(c)}</th>' for c in columns)
     body = []
     for r in rows:
         cells = []
         for c in columns:
             text, key = _cell(r.get(c))
-            cls = "t" if c in text_columns else ""
+            cls = kind(c)
             if c == "left out of metrics" and text:
                 cls += " bad"
+            if c in (r.get("excluded_columns") or ()):
+                cls += " ex"
             cells.append(f'<td class="{cls.strip()}" data-v="{html.escape(key)}">{html.escape(text)}</td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
     return (f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>' + "\n".join(body) +
@@ -106,9 +126,11 @@ def write_html(path: Path, title: str, rows: list[dict[str, Any]], plots: list[P
                    text_columns=("property", "material", "reference")),
         f"<h2>Per material ({len(materials)})</h2>",
         "<p>eps as trace/3; |e|_F: Frobenius norm of the total piezo tensor (C/m<sup>2</sup>); Z* in e; "
-        "match rms: StructureMatcher RMS distance (normalised).</p>",
+        "match rms: StructureMatcher RMS distance (normalised). Struck-through grey values are left out of "
+        "the metrics (see the last column).</p>",
         table_html(list(MATERIAL_COLUMNS), materials, "materials",
-                   text_columns=("material", "id", "reference", "split", "left out of metrics")),
+                   text_columns=("input", "reference", "left out of metrics"),
+                   left_columns=("material", "id", "split", "space group pred/ref")),
         "</body></html>",
     ]
     path.write_text("\n".join(parts))

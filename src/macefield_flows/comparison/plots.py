@@ -23,7 +23,7 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 SPLIT_COLOURS = {"train": "#1f77b4", "valid": "#ff7f0e", "test": "#2ca02c", "unknown": "#7f7f7f"}
-LOG_SPAN = 30.0
+LOG_SPAN = 20.0
 """max/min of |values| above which the axes become logarithmic."""
 
 
@@ -39,15 +39,22 @@ class ParityPlot:
 
 
 def axis_scale(values: np.ndarray) -> str:
-    """'log' (all > 0, spanning > LOG_SPAN), 'symlog' (some <= 0, spanning > LOG_SPAN) or 'linear'."""
+    """Axis scale for the values of a parity plot.
+
+    'log' when all values are positive and span more than :data:`LOG_SPAN`
+    (max/min); 'symlog' when some are not positive but the largest magnitudes
+    exceed LOG_SPAN times the median magnitude and 10 (a few huge values would
+    squash the rest at zero); else 'linear' (e.g. Born charges of both signs).
+    """
     v = np.asarray(values, float)
     v = v[np.isfinite(v)]
     if v.size < 2:
         return "linear"
-    nonzero = np.abs(v[np.abs(v) > 1e-12])
-    if nonzero.size < 2 or nonzero.max() / nonzero.min() <= LOG_SPAN:
-        return "linear"
-    return "log" if np.all(v > 0) else "symlog"
+    if np.all(v > 0):
+        return "log" if v.max() / v.min() > LOG_SPAN else "linear"
+    mags = np.abs(v)
+    big = mags.max()
+    return "symlog" if big > 10 and big > LOG_SPAN * max(float(np.median(mags)), 1e-12) else "linear"
 
 
 def parity_plot(pred: np.ndarray, ref: np.ndarray, prop: str, units: str, path: Path, title: str = "",
@@ -95,9 +102,13 @@ def parity_plot(pred: np.ndarray, ref: np.ndarray, prop: str, units: str, path: 
             lo, hi = lo - pad, hi + pad
         ax.plot([lo, hi], [lo, hi], "k--", lw=0.8, zorder=0)
         if scale != "linear":
+            from matplotlib.ticker import NullFormatter
+
             kw = {"linthresh": 1.0} if scale == "symlog" else {}
             ax.set_xscale(scale, **kw)
             ax.set_yscale(scale, **kw)
+            for axis in (ax.xaxis, ax.yaxis):  # decade labels only: minor labels clutter short log ranges
+                axis.set_minor_formatter(NullFormatter())
         ax.set_xlim(lo, hi)
         ax.set_ylim(lo, hi)
         unit = "" if units in ("", "dimensionless") else f" ({units})"
@@ -109,15 +120,42 @@ def parity_plot(pred: np.ndarray, ref: np.ndarray, prop: str, units: str, path: 
             if scale == "log":
                 err = np.abs(np.log10(np.clip(p, 1e-12, None)) - np.log10(np.clip(r, 1e-12, None)))
             seen: set[str] = set()
+            placed: list = []
+            renderer = fig.canvas.get_renderer()
             for i in np.argsort(-np.nan_to_num(err))[: 3 * n_label]:
                 if len(labelled) >= n_label:
                     break
                 if labels[i] in seen or not np.isfinite(err[i]):
                     continue
                 seen.add(labels[i])
+                # keep the label inside the axes (text grows away from the nearer edge) and stagger
+                # successive labels vertically so that neighbours do not overprint
+                fx, fy = ax.transAxes.inverted().transform(ax.transData.transform((r[i], p[i])))
+                right = fx > 0.55
+                inside = ax.get_window_extent(renderer)
+                first = None
+                for dy in (4, -10, 16, -22, 28, -34, 40, -46):  # near the point, off other labels, inside
+                    ann = ax.annotate(labels[i], (r[i], p[i]), xytext=(-4 if right else 4, dy),
+                                      textcoords="offset points", fontsize=7, color="#b00000",
+                                      ha="right" if right else "left",
+                                      arrowprops={"arrowstyle": "-", "color": "#b00000", "lw": 0.5})
+                    box = ann.get_window_extent(renderer)
+                    ok = (box.y0 >= inside.y0 and box.y1 <= inside.y1 and box.x0 >= inside.x0
+                          and box.x1 <= inside.x1 and not any(box.overlaps(b) for b in placed))
+                    if ok:
+                        first = None
+                        break
+                    if first is None:
+                        first = (dy, box)
+                    ann.remove()
+                if first is not None:  # nowhere free: the first position
+                    ann = ax.annotate(labels[i], (r[i], p[i]), xytext=(-4 if right else 4, first[0]),
+                                      textcoords="offset points", fontsize=7, color="#b00000",
+                                      ha="right" if right else "left",
+                                      arrowprops={"arrowstyle": "-", "color": "#b00000", "lw": 0.5})
+                    box = first[1]
+                placed.append(box)
                 labelled.append(labels[i])
-                ax.annotate(labels[i], (r[i], p[i]), xytext=(4, 4), textcoords="offset points", fontsize=7,
-                            color="#b00000")
         handles, _ = ax.get_legend_handles_labels()
         if handles:
             ax.legend(title="split", fontsize=7, title_fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 0.45),

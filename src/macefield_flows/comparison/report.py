@@ -33,7 +33,7 @@ LABELS = {"born": "Z* (diagonal)", "eps_electronic": "eps_inf", "eps_ionic": "ep
           "piezo_longitudinal_max": "piezo e_long,max", "piezo_clamped_frobenius": "clamped-ion |e|_F"}
 MATERIAL_PROPS = (("eps_inf", "eps_electronic"), ("eps_ionic", "eps_ionic"), ("eps_0", "eps_total"),
                   ("|e|_F", "piezo_frobenius"))
-MATERIAL_COLUMNS = ("material", "id", "reference", "split", "space group pred/ref", "match rms", "Z* MAE",
+MATERIAL_COLUMNS = ("material", "id", "input", "reference", "split", "space group pred/ref", "match rms", "Z* MAE",
                     "max|Z*| pred", "max|Z*| DFPT", "eps_inf pred", "eps_inf DFPT", "eps_ionic pred",
                     "eps_ionic DFPT", "eps_0 pred", "eps_0 DFPT", "|e|_F pred", "|e|_F DFPT", "left out of metrics")
 
@@ -102,7 +102,11 @@ def material_rows(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                            for p, pc in props.items() if not pc.get("reliable", True)})
         row: dict[str, Any] = {
             "material": d.get("formula_pretty") or "?",
-            "id": d.get("material_id") or d.get("structure_id") or d.get("prediction_id"),
+            "id": d.get("material_id") or "-",
+            "input": d.get("structure_id") or d.get("prediction_id"),
+            "excluded_columns": sorted(f"{label} pred" for label, prop in MATERIAL_PROPS
+                                       if not (props.get(prop) or {}).get("reliable", True))
+            + (["max|Z*| pred"] if born and not born.get("reliable", True) else []),
             "reference": ", ".join(sorted({pc["reference_id"] for pc in props.values()})) or "-",
             "split": d.get("split") or "-",
             "space group pred/ref": f"{d.get('space_group') or '?'} / {','.join(map(str, sg_ref)) or '-'}",

@@ -80,6 +80,7 @@ def evaluate(
     trust_pickle: bool = False,
     symmetry_reduce: bool = True,
     symprec: float = 1e-5,
+    backend: Optional[str] = None,
 ) -> list[StructureResult]:
     """Evaluate response properties of many structures in batches.
 
@@ -96,6 +97,7 @@ def evaluate(
     labels : names used in error messages and results (default: formula + index).
     max_atoms_per_batch : batch cost budget (atoms + 0.05 * edges); default by device.
     progress : called with the number of structures finished after each batch.
+    backend : "e3nn" or "cueq" (:mod:`macefield_flows.model.backends`); None keeps the model's.
     symmetry_reduce : compute force-constant rows only for symmetry-inequivalent atoms
         (space group found with ``symprec`` in A) and rotate them into the rest.
 
@@ -108,7 +110,7 @@ def evaluate(
     if unknown:
         raise ValueError(f"unknown properties {sorted(unknown)}; known: {sorted(ALL_PROPERTIES)}")
     props = props | {"energy"}
-    net = resolve_model(model, device=device, dtype=dtype, trust_pickle=trust_pickle)
+    net = resolve_model(model, device=device, dtype=dtype, trust_pickle=trust_pickle, backend=backend)
     param = next(net.parameters())
     torch_device, torch_dtype = param.device, param.dtype
     h_index = head_index(net, head)

@@ -19,7 +19,7 @@ from macefield_flows.model.registry import (  # noqa: F401
     resolve_model_path,
 )
 
-_MODEL_CACHE: dict[tuple[str, str, str, bool], Any] = {}
+_MODEL_CACHE: dict[tuple, Any] = {}
 
 
 def to_atoms(structure: Any) -> Atoms:
@@ -57,11 +57,16 @@ def resolve_model(
     device: str | torch.device = "auto",
     dtype: str | torch.dtype = "float64",
     trust_pickle: bool = False,
+    backend: Optional[str] = None,
 ):
     """A loaded FieldMACE from an instance, a file path, a registered name or ``None``/``"default"``.
 
-    Files are loaded once per process and device/dtype (jobs of one worker share them).
+    Files are loaded once per process and device/dtype/backend (jobs of one worker share
+    them). ``backend`` ("e3nn" / "cueq", :mod:`macefield_flows.model.backends`): None keeps
+    an instance's backend and a file's saved backend.
     """
+    from macefield_flows.model.backends import convert_backend, normalize_backend
+
     from macefield_flows.model import FieldMACE, load_model
     from macefield_flows.model.io import describe_model
 
@@ -73,16 +78,18 @@ def resolve_model(
         if param.device != torch_device or param.dtype != torch_dtype:
             # never move the caller's model: work on a copy on the requested device/dtype
             model = copy.deepcopy(model_spec).to(device=torch_device, dtype=torch_dtype)
+        if backend is not None and normalize_backend(backend) != getattr(model, "backend", "e3nn"):
+            model = convert_backend(model, backend, device=torch_device)  # a new model
         model.eval()
         if getattr(model, "model_info", None) is None:
             model.model_info = describe_model(model)
         return model
     torch_device = resolve_device(device)
     path = resolve_model_path(model_spec)
-    key = (str(path), str(torch_device), str(torch_dtype), trust_pickle)
+    key = (str(path), str(torch_device), str(torch_dtype), trust_pickle, normalize_backend(backend))
     if key not in _MODEL_CACHE:
         _MODEL_CACHE[key] = load_model(path, device=torch_device, dtype=torch_dtype,
-                                       trust_pickle=trust_pickle)
+                                       trust_pickle=trust_pickle, backend=backend)
     return _MODEL_CACHE[key]
 
 

@@ -121,6 +121,7 @@ def relax(
     head: Optional[str] = None,
     labels: Optional[Sequence[str]] = None,
     symprec: float = 1e-3,
+    backend: Optional[str] = None,
 ) -> list[RelaxResult]:
     """Relax many structures together with FIRE; one result per input, in order.
 
@@ -131,8 +132,9 @@ def relax(
     pressure_gpa : external pressure for cell relaxation, GPa.
     keep_symmetry : symmetrise forces and stress with the initial space group.
     electric_field : (3,) or (n, 3) V/A: relax at finite field (electric enthalpy).
+    backend : "e3nn" or "cueq" (:mod:`macefield_flows.model.backends`); None keeps the model's.
     """
-    net = resolve_model(model, device=device, dtype=dtype)
+    net = resolve_model(model, device=device, dtype=dtype, backend=backend)
     n = len(structures)
     fields = np.zeros((n, 3)) if electric_field is None else np.broadcast_to(
         np.asarray(electric_field, dtype=float), (n, 3)).copy()

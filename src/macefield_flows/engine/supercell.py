@@ -56,6 +56,7 @@ def supercell_force_constants(
     symprec: float = 1e-5,
     label: Optional[str] = None,
     trust_pickle: bool = False,
+    backend: Optional[str] = None,
 ) -> np.ndarray:
     """Exact supercell force constants of ``model`` in phonopy's full layout.
 
@@ -83,7 +84,7 @@ def supercell_force_constants(
 
     (res,) = evaluate([supercell], model, properties=("energy", "force_constants"), device=device,
                       dtype=dtype, head=head, labels=[label] if label else None,
-                      symmetry_reduce=symmetry_reduce, symprec=symprec, trust_pickle=trust_pickle)
+                      symmetry_reduce=symmetry_reduce, symprec=symprec, trust_pickle=trust_pickle, backend=backend)
     if not res.ok:
         raise MacefieldError(f"supercell force constants failed: {res.error}")
     logger.debug("supercell force constants of %s: %d atoms", res.label, res.n_atoms)

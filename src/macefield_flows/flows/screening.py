@@ -76,7 +76,8 @@ class ScreeningMaker(ModelSettings, Maker):
 
     def _common(self) -> dict[str, Any]:
         return dict(model=self.model, device=self.device, dtype=self.dtype, head=self.head,
-                    trust_pickle=self.trust_pickle, electric_field=self.electric_field)
+                    trust_pickle=self.trust_pickle, backend=self.backend,
+                    electric_field=self.electric_field)
 
     def relax_maker(self) -> Optional[RelaxMaker]:
         """The RelaxMaker of each chunk (None when ``relax`` is False)."""

@@ -32,16 +32,17 @@ _MODEL_CACHE: dict[tuple, Any] = {}
 
 
 def get_model(spec: Optional[str | os.PathLike], device: str = "auto", dtype: str = "float64",
-              trust_pickle: bool = False) -> Any:
-    """Load (once per process) the model named by ``spec`` on ``device`` in ``dtype``."""
+              trust_pickle: bool = False, backend: Optional[str] = None) -> Any:
+    """Load (once per process) the model named by ``spec`` on ``device`` in ``dtype`` and ``backend``."""
     from macefield_flows.engine import resolve_model
 
     path = model_path(spec).resolve()
-    key = (str(path), model_sha256(path), device, dtype, trust_pickle)
+    key = (str(path), model_sha256(path), device, dtype, trust_pickle, backend)
     if key not in _MODEL_CACHE:
         logger.info("loading model %s on %s (%s)", path, device, dtype)
         _MODEL_CACHE.clear()  # keep at most one model resident (GPU memory)
-        _MODEL_CACHE[key] = resolve_model(str(path), device=device, dtype=dtype, trust_pickle=trust_pickle)
+        _MODEL_CACHE[key] = resolve_model(str(path), device=device, dtype=dtype, trust_pickle=trust_pickle,
+                                            backend=backend)
     return _MODEL_CACHE[key]
 
 

@@ -74,6 +74,9 @@ class ModelSettings:
         Readout head of a multi-head model (recorded in provenance).
     trust_pickle : bool
         Allow loading pickled (published) model files; executes code from the file.
+    backend : str or None
+        ``"e3nn"`` or ``"cueq"`` (cuEquivariance, extra ``gpu``); None: the backend the model
+        file was saved with. Recorded in provenance.
     """
 
     model: str = "default"
@@ -81,9 +84,13 @@ class ModelSettings:
     dtype: str = "float64"
     head: Optional[str] = None
     trust_pickle: bool = False
+    backend: Optional[str] = None
 
     def _check_model_settings(self) -> None:
+        from macefield_flows.model.backends import normalize_backend
+
         self.model = str(self.model)
+        self.backend = normalize_backend(self.backend)
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype={self.dtype!r}, expected one of {DTYPES}")
         if self.device.split(":")[0] not in DEVICES:

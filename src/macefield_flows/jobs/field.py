@@ -68,7 +68,7 @@ def run_field_sweep(maker: FieldSweepMaker, structures: Any) -> FieldSweepDoc | 
 
     t0 = time.perf_counter()
     items, single = as_structure_list(structures)
-    model = get_model(maker.model, maker.device, maker.dtype, maker.trust_pickle)
+    model = get_model(maker.model, maker.device, maker.dtype, maker.trust_pickle, maker.backend)
     current = list(items)
     alive = [True] * len(items)
     reasons: list[Optional[str]] = [None] * len(items)

@@ -78,7 +78,7 @@ def run_full_phonons(maker: FullPhononMaker, docs: Any) -> FullPhononDoc | FullP
     from macefield_flows.jobs._model import get_model
 
     tasks = docs.get("tasks") if isinstance(docs, dict) else getattr(docs, "tasks", None)
-    model = get_model(maker.model, maker.device, maker.dtype, maker.trust_pickle)
+    model = get_model(maker.model, maker.device, maker.dtype, maker.trust_pickle, maker.backend)
     settings = dict(model=model, supercell_matrix=maker.supercell_matrix, min_length=maker.min_length,
                     mesh=maker.mesh, nac=maker.nac, force_constants=maker.force_constants, npoints=maker.npoints,
                     tol_imaginary_thz=maker.tol_imaginary_thz, fwhm_cm1=maker.fwhm_cm1, device=maker.device,

@@ -76,7 +76,7 @@ def run_relax(maker: RelaxMaker, structures: Any, keys: Optional[Sequence[str]] 
     if len(keys) != len(items) or len(reuse) != len(items):
         raise ValueError(f"{len(items)} structures but {len(keys)} keys and {len(reuse)} reused records")
     t0 = time.perf_counter()
-    model = get_model(maker.model, maker.device, maker.dtype, maker.trust_pickle)
+    model = get_model(maker.model, maker.device, maker.dtype, maker.trust_pickle, maker.backend)
     labels = [structure_ids(s)[1] or str(i) for i, s in enumerate(items)]
     todo = [i for i in range(len(items)) if not reuse[i]]
     fresh = relax([items[i] for i in todo], model, fmax=maker.fmax, max_steps=maker.max_steps,

@@ -148,7 +148,7 @@ def run_response(maker: BaseResponseMaker, structures: Any, relaxed: Optional[Re
     if relaxed is not None and len(relaxed.records) != len(items):
         raise ValueError(f"{len(relaxed.records)=} relaxation records for {len(items)} structures")
     keys = list(keys) if keys is not None else maker.resume_keys(items)
-    model = get_model(maker.model, maker.device, maker.dtype, maker.trust_pickle)
+    model = get_model(maker.model, maker.device, maker.dtype, maker.trust_pickle, maker.backend)
     targets = [relaxed.structures[i] if relaxed is not None and relaxed.records[i].ok else s
                for i, s in enumerate(items)]
     labels = [structure_ids(s)[1] or str(i) for i, s in enumerate(items)]

@@ -31,7 +31,11 @@ from mace.modules.models import ScaleShiftMACE
 
 from macefield_flows.exceptions import ModelLoadError, UntrustedPickleError
 from macefield_flows.model import legacy
-from macefield_flows.model.config import build_field_mace, config_from_mace_model
+from macefield_flows.model.config import (
+    build_and_load,
+    build_matching_basis,
+    config_from_mace_model,
+)
 from macefield_flows.model.field_mace import FieldMACE
 from macefield_flows.model.registry import resolve_model_path
 
@@ -57,6 +61,7 @@ class ModelInfo:
     has_field_blocks: bool
     num_parameters: int
     metadata: dict[str, Any] = field(default_factory=dict)
+    backend: str = "e3nn"  # "e3nn" | "cueq" (model/backends.py)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -89,6 +94,7 @@ def describe_model(
         r_max=float(model.r_max),
         has_field_blocks=bool(model.has_field_blocks),
         num_parameters=sum(p.numel() for p in model.parameters()),
+        backend=getattr(model, "backend", "e3nn"),
     )
 
 
@@ -98,13 +104,17 @@ def save_model(model: FieldMACE, path: str | Path, metadata: Optional[dict[str, 
     ``metadata`` must be JSON-like (str, numbers, lists, dicts): it is stored
     verbatim and returned in ``ModelInfo.metadata``.
     """
+    from macefield_flows.model.backends import convert_backend
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    config = config_from_mace_model(model)  # keeps the backend the model runs on
+    weights = convert_backend(model, "e3nn")  # files hold the e3nn layout: load under any backend
     payload = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
-        "config": config_from_mace_model(model),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "config": config,
+        "state_dict": {k: v.detach().cpu() for k, v in weights.state_dict().items()},
         "metadata": dict(metadata or {}),
     }
     tmp = path.with_suffix(path.suffix + ".tmp")
@@ -147,7 +157,7 @@ def _from_pickled_module(obj: torch.nn.Module, path: Path) -> tuple[FieldMACE, s
     state = obj.state_dict()
     has_field = any(k.startswith("field_feats.") for k in state)
     json_config["field_coupling"] = has_field
-    model = build_field_mace(json_config, dtype=_floating_dtype(state))
+    model = build_matching_basis(json_config, state, dtype=_floating_dtype(state))  # see config.py
     state = legacy.complete_state_dict(state, model, source)
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
@@ -164,6 +174,7 @@ def load_model(
     device: str | torch.device = "cpu",
     dtype: str | torch.dtype | None = None,
     trust_pickle: bool = False,
+    backend: Optional[str] = None,
 ) -> FieldMACE:
     """Load a model file as a :class:`FieldMACE` in eval mode; ``model.model_info`` describes it.
 
@@ -174,6 +185,8 @@ def load_model(
     device : torch device, e.g. ``"cpu"`` or ``"cuda"``.
     dtype : ``"float32"`` / ``"float64"``; default keeps the file's dtype.
     trust_pickle : allow unpickling (executes code from the file): only for files you trust.
+    backend : ``"e3nn"`` or ``"cueq"`` (:mod:`~macefield_flows.model.backends`); default: the
+        backend the file was saved with, e3nn when cuequivariance is not installed.
 
     Raises
     ------
@@ -230,13 +243,15 @@ def load_model(
         state = payload["state_dict"]
         file_dtype = _floating_dtype(state)
         try:
-            model = build_field_mace(payload["config"], dtype=file_dtype)
-            model.load_state_dict(state, strict=True)
+            model = build_and_load(dict(payload["config"], backend="e3nn"), state,
+                                   dtype=torch_dtype or file_dtype)
         except (KeyError, RuntimeError, ValueError, TypeError) as exc:
             raise ModelLoadError(f"{path}: config and weights do not match ({exc})") from exc
         fmt, metadata = "macefield", dict(payload.get("metadata", {}))
     if torch_dtype is not None:
         model = model.to(torch_dtype)
+    model = _on_backend(model, backend, payload["config"].get("backend") if not is_pickle else None,
+                        device, path)
     model = model.to(device).eval()
     for p in model.parameters():
         p.requires_grad_(False)
@@ -246,6 +261,24 @@ def load_model(
     logger.info("loaded model %s (%s, sha256 %s, elements %s, heads %s, %s)", info.name,
                 fmt, sha[:12], info.elements, info.heads, info.dtype)
     return model
+
+
+def _on_backend(model: FieldMACE, requested: Optional[str], saved: Optional[str],
+                device: Any, path: Path) -> FieldMACE:
+    """``model`` on the requested backend, else on the one it was saved with (if installed)."""
+    from macefield_flows.model.backends import cueq_available, convert_backend, normalize_backend
+
+    target = normalize_backend(requested)
+    if target is None:
+        target = normalize_backend(saved) or model_backend_name(model)
+        if target == "cueq" and not cueq_available()[0]:
+            logger.warning("%s was saved for the cueq backend, which is not installed: using e3nn", path)
+            target = "e3nn"
+    return convert_backend(model, target, device=device)
+
+
+def model_backend_name(model: FieldMACE) -> str:
+    return getattr(model, "backend", "e3nn")
 
 
 def convert_model(

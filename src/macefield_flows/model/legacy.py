@@ -7,14 +7,15 @@ state dict of :class:`~macefield_flows.model.field_mace.FieldMACE`, handling eac
 known version difference explicitly, or refuses it with one error that names the
 class, the version or commit, and why.
 
-Supported (each backed by a fixture in ``tests/model/fixtures/old_versions`` that
-the old code wrote, with the outputs the old code computed):
+Fixtures (in ``tests/model/fixtures/old_versions``, written by the old code, with the
+outputs the old code computed; files of mace-torch 0.3.14-0.3.16 have the current
+layout and load directly):
 
 ====================================================  ==============================  =========
 class (as pickled)                                    written by                      status
 ====================================================  ==============================  =========
-``mace.modules.models.ScaleShiftMACE``                mace-torch 0.3.4 ... 0.3.16     loads
-``mace.modules.models.MACE``                          mace-torch 0.3.4 ... 0.3.16     loads
+``mace.modules.models.ScaleShiftMACE``                mace-torch 0.3.4 ... 0.3.13     loads
+``mace.modules.models.MACE``                          mace-torch 0.3.13               loads
 ``mace.modules.extensions.MACEField``                 ACEsuit/mace PR 1177 (9d8b25de) loads
 ``mace.modules.models.ScaleShiftFieldMACE``           ACEsuit/mace c307e8d9 (07/2025) loads
 ``mace.modules.models.ScaleShiftFieldMACE``           ACEsuit/mace 75792b8a (06/2025) refused
@@ -27,9 +28,9 @@ Version differences handled here:
   contractions: added in mace-torch 0.3.14 (ACEsuit/mace a387f602, May 2025) and
   absent from files written before (0.3.13 and older, and the July-2025 field
   branch). They only record which weights the new constructor zeroes; the forward
-  pass does not read them. Missing ones are set to the values the installed mace
-  derives from the (stored) U matrices of the same architecture, and the stored
-  weights are loaded unchanged, so the old forward pass is reproduced exactly.
+  pass does not read them. Missing ones are set to the values the installed mace's
+  constructor gives the same architecture, and the stored weights (and stored U
+  matrices) are loaded unchanged, so the old forward pass is reproduced exactly.
 * plain ``MACE`` has no scale/shift block: it maps onto a scale of 1 and a shift
   of 0, which is the same energy (``E0 + sum of readouts``).
 * ``ScaleShiftFieldMACE`` of July 2025 (a subclass of ``MACE`` with its own
@@ -163,11 +164,13 @@ def adapt_pickled_model(
     short = cls_name.rsplit(".", 1)[-1]
     if is_published_field_class(obj):
         _refuse_pre_paper_field(obj, cls_name, path)
-    elif short not in PLAIN_CLASSES | OWN_CLASSES and not isinstance(obj, ScaleShiftMACE):
+    elif short not in PLAIN_CLASSES | OWN_CLASSES:
+        # e.g. MACELES, PolarMACE, AtomicDipolesMACE, EnergyDipolesMACE: parts FieldMACE lacks
         raise ModelLoadError(
-            f"{path}: pickled {cls_name} is not a supported energy model; supported classes: "
-            "ScaleShiftMACE and MACE (mace-torch 0.3.x), the published MACE-Field classes "
-            f"({', '.join(sorted(f'{m}.{n}' for m, n in FIELD_CLASSES))})"
+            f"{path}: pickled {cls_name} is not a supported model class (its outputs or "
+            "blocks, e.g. long-range, charge or dipole heads, have no FieldMACE counterpart); "
+            "supported: ScaleShiftMACE and MACE (mace-torch 0.3.x), FieldMACE, the published "
+            f"MACE-Field classes ({', '.join(sorted(f'{m}.{n}' for m, n in FIELD_CLASSES))})"
         )
     if not hasattr(obj, "products") or not hasattr(obj, "interactions"):
         raise ModelLoadError(f"{path}: pickled object of type {cls_name} is not a MACE model")

@@ -9,7 +9,9 @@ one document or a list of documents in any of these forms (detected per record):
 * **emmet-core** ``DielectricDoc`` (``property_name: "dielectric"``: ``electronic``,
   ``ionic``, ``total`` 3x3) and ``PiezoelectricDoc`` (``property_name:
   "piezoelectric"``: ``total`` 3x6 C/m^2, Voigt xx,yy,zz,yz,xz,xy, in the IEEE
-  frame of ``structure``); documents of the same ``material_id`` are merged.
+  frame of ``structure``); documents of the same ``material_id`` are merged. emmet's
+  JSON carries no structure: a ``structure`` key is used when present, else the
+  structure of that MP id in the shipped Petousis / de Jong sets.
 * **atomate2 / emmet VASP task documents** (``calcs_reversed``) of DFPT runs
   (LEPSILON): eps_inf = ``output.epsilon_static`` (or
   ``dielectric_properties.dielectric_tensor``), eps_ionic = ``output.epsilon_ionic``
@@ -116,17 +118,43 @@ def _from_task_doc(rec: dict[str, Any], dataset: str, index: int) -> dict[str, A
                               born=born, piezo_total=piezo)
 
 
+def _plain_mp_id(value: Any) -> Optional[str]:
+    """'mp-661' from an MP id in either emmet form ('mp-661' or the alphabetic JSON form 'mp-aaaaaazl')."""
+    if value is None:
+        return None
+    text = str(value)
+    if "-" in text and text.split("-", 1)[1].isalpha():
+        from emmet.core.mpid import AlphaID
+
+        return str(AlphaID(text).string)
+    return text
+
+
+def _shipped_structure(mid: str) -> Optional[dict[str, Any]]:
+    """Structure of an MP id in the shipped Petousis / de Jong sets (emmet JSON carries none)."""
+    from macefield_flows.references.ingest import _read_rows
+
+    for name in ("mp_dielectric_petousis2017.jsonl.gz", "mp_piezo_dejong2015.jsonl.gz"):
+        for row in _read_rows(name, None):
+            if row.get("material_id") == mid:
+                return row["structure"]
+    return None
+
+
 def _from_emmet(records: list[dict[str, Any]], dataset: str) -> list[dict[str, Any]]:
     by_id: dict[str, dict[str, Any]] = {}
     for rec in records:
-        mid = str(rec.get("material_id") or rec.get("task_id") or f"doc{len(by_id)}")
+        mid = _plain_mp_id(rec.get("material_id")) or str(rec.get("task_id") or f"doc{len(by_id)}")
         entry = by_id.setdefault(mid, {"structure": rec.get("structure")})
         entry["structure"] = entry["structure"] or rec.get("structure")
         entry[rec["property_name"]] = rec
     out = []
     for mid, entry in by_id.items():
         if entry["structure"] is None:
-            raise ValueError(f"emmet document {mid} has no structure")
+            entry["structure"] = _shipped_structure(mid)
+        if entry["structure"] is None:
+            raise ValueError(f"emmet document {mid} has no structure and {mid} is not in the shipped sets: add "
+                             "'structure' (pymatgen Structure dict) to the document")
         diel, piezo = entry.get("dielectric"), entry.get("piezoelectric")
         values: dict[str, Any] = {}
         if diel:

@@ -11,8 +11,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from macefield_flows.exceptions import ModelLoadError
-
 REPO_ROOT = Path(__file__).resolve().parents[3]
 MODELS_DIR = REPO_ROOT / "data" / "models"
 REGISTRY_FILE = MODELS_DIR / "registry.json"
