@@ -324,13 +324,16 @@ def test_static_fields_away_from_rest():
     assert d.born_symmetrized is True and set(d.symmetry_violations) >= {"born", "epsilon_static", "epsilon_ionic"}
 
 
-def test_eps_inf_from_the_susceptibility_alone(toy_setup, doc, ref):
-    """A result with chi but no eps_inf (an engine asked for `susceptibility` only) stores eps_inf = 1 + chi."""
+@pytest.mark.parametrize("missing", ["epsilon_electronic", "susceptibility"])
+def test_eps_inf_or_chi_alone_gives_the_same_document(toy_setup, doc, ref, missing):
+    """A result with only one of chi / eps_inf (an engine asked for one of them) stores the same dielectric numbers."""
     structure, result, _ = toy_setup
-    assert result.susceptibility is not None
-    d = build_doc(structure, dataclasses.replace(result, epsilon_electronic=None))
+    assert result.susceptibility is not None and result.epsilon_electronic is not None
+    d = build_doc(structure, dataclasses.replace(result, **{missing: None}))
+    assert d.status.value == "successful", d.failure_reason
     check_epsilon_static(d, ref)
-    _close(d.epsilon_static, doc.epsilon_static, 1e-12, "epsilon_static from chi")
+    for key in ("epsilon_static", "epsilon_ionic", "epsilon_total"):
+        _close(getattr(d, key), getattr(doc, key), 1e-12, f"{key} without {missing}")
 
 
 # fault -> the checks (named tests above) it must make fail
