@@ -89,8 +89,11 @@ def render_section(campaign: Path) -> str:
         elif name == "labels":
             note = f"{len(chunks)} chunks of 100 materials (train + valid)"
         lines.append(f"| {name} | {len(calls)} | {entry.get('wall_s_total', 0.0):.0f} | {note} |")
-    lines.append("")
     hist = _history(campaign / "distill" / "state.pt")
+    if hist and "distill" not in stages:
+        lines.append(f"| distill (call still running at the snapshot; from its checkpoint) | 1 | "
+                     f"{hist[-1]['wall_s']:.0f} | {hist[-1]['step']} steps |")
+    lines.append("")
     if hist:
         lines += ["### Learning curve (distillation, valid split vs the teacher)", "",
                   "| epoch | step | train wall (s) | lr | train force MAE (eV/A) | valid force MAE (eV/A) | "
@@ -112,7 +115,8 @@ def render_section(campaign: Path) -> str:
                   "clamped-ion C_ij from +-0.5 % strains); volumes after full relaxation from the MP P4mm "
                   "BaTiO3 cell, the Petretto (PBEsol) ZnO cell and MgO at 4.21 A; the P4mm cell's ions "
                   "relaxed at fixed cell (polar if the Ti offset stays > 0.02 A). Experiment: MgO TO 12.0 THz, "
-                  "eps_ionic about 6.8.", ""]
+                  "eps_ionic about 6.8. `v4-distill` is the best-valid distilled backbone at the time of the "
+                  "snapshot (no field blocks yet; the Z* used is the fixed DFPT value).", ""]
         lines += _check_rows(checks)
         lines.append("")
     lines.append(END)
