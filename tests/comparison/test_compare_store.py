@@ -41,7 +41,7 @@ def sno2_refs():
 
 
 @pytest.mark.parametrize("any_space_group", [False, True])
-def test_rutile_sno2_never_takes_cacl2_type_values(sno2_refs, any_space_group):
+def test_rutile_sno2_never_takes_cacl2_type_values(sno2_refs, any_space_group, tmp_path):
     pnnm, rutile = sno2_refs
     pred = synthetic_prediction(rutile, keep_material_id=False, seed=3)
     pred["epsilon_ionic"] = (300.0 * np.eye(3)).tolist()  # would be compared with Pnnm's eps_ionic if joined
@@ -60,6 +60,8 @@ def test_rutile_sno2_never_takes_cacl2_type_values(sno2_refs, any_space_group):
         assert pnnm["reference_id"] not in joined and "eps_ionic" not in doc["properties"]
         assert any("mp-550172" in r and "space group" in r for r in doc["rejected"])
         assert doc["properties"]["eps_electronic"]["reference_id"] == rutile["reference_id"]
+    md = run_compare(p, r, tmp_path, any_space_group=any_space_group).markdown_path.read_text()
+    assert ("## Candidates not joined" in md and "mp-550172" in md) is (not any_space_group)
 
 
 def _flagged(pred: dict, names: list[str], affects: list[str]) -> dict:

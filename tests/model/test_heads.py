@@ -103,3 +103,13 @@ def test_info_shows_the_default_head(two_head_model, tmp_path):
     result = CliRunner().invoke(app, ["info", "--model", str(path)])
     assert result.exit_code == 0, result.output
     assert "model.heads" in result.output and "model.head       Default" in result.output
+
+
+def test_provenance_records_the_head_used(two_head_model):
+    from macefield_flows.jobs.base import ModelSettings, make_provenance
+
+    maker = ModelSettings(model="default", device="cpu")
+    maker._check_model_settings()
+    assert make_provenance(two_head_model, maker, {}).head == "Default"
+    maker.head = "pt_head"
+    assert make_provenance(two_head_model, maker, {}).head == "pt_head"

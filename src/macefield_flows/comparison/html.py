@@ -105,8 +105,9 @@ def write_html(path: Path, title: str, rows: list[dict[str, Any]], plots: list[P
                worst: dict[str, list[dict[str, Any]]], materials: list[dict[str, Any]], split: str,
                include_unreliable: bool) -> Path:
     """Write the self-contained report; return its path."""
-    from macefield_flows.comparison.report import MATERIAL_COLUMNS, TABLE_COLUMNS
+    from macefield_flows.comparison.report import MATERIAL_COLUMNS, TABLE_COLUMNS, rejected_rows
 
+    rejected = rejected_rows(materials)
     agg_rows = [{**r, "left out (reasons)": r.get("excluded_reasons") or {}} for r in rows]
     worst_rows = [{"property": key, "material": c.get("label") or c.get("formula_pretty"), "reference": c.get(
         "reference_id"), "MAE": c["score"]} for key, cases in worst.items() for c in cases]
@@ -131,6 +132,10 @@ def write_html(path: Path, title: str, rows: list[dict[str, Any]], plots: list[P
         table_html(list(MATERIAL_COLUMNS), materials, "materials",
                    text_columns=("input", "reference", "left out of metrics"),
                    left_columns=("material", "id", "split", "space group pred/ref")),
+        *(["<h2>Candidates not joined</h2>",
+            table_html(["material", "input", "candidate not joined"], rejected, "rejected",
+                       text_columns=("input", "candidate not joined"), left_columns=("material",))]
+          if rejected else []),
         "</body></html>",
     ]
     path.write_text("\n".join(parts))

@@ -257,4 +257,16 @@ def _markdown(title: str, rows: list[dict], plots: list[ParityPlot], worst: dict
               "Predicted and DFPT values: eps as trace/3, |e|_F = Frobenius norm of the total piezo tensor "
               "(C/m^2), Z* in e. `match rms`: StructureMatcher RMS distance (normalised) between the screened "
               "and the reference structure.", "", md_table(MATERIAL_COLUMNS, materials), ""]
+    rejected = rejected_rows(materials)
+    if rejected:
+        parts += ["## Candidates not joined", "",
+                  "References of the same formula or MP id that were not compared, and why (another space group "
+                  "unless --any-space-group; structures that do not match).", "",
+                  md_table(("material", "input", "candidate not joined"), rejected), ""]
     return "\n".join(parts)
+
+
+def rejected_rows(materials: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per rejected candidate reference: material, input id, reason."""
+    return [{"material": m["material"], "input": m["input"], "candidate not joined": reason}
+            for m in materials for reason in (m.get("rejected") or "").split("; ") if reason]

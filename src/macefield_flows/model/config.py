@@ -168,18 +168,11 @@ def build_and_load(json_config: dict[str, Any], state: dict[str, torch.Tensor],
     weights, the e3nn basis is tried. In float64, Clebsch-Gordan buffers stored with
     float32 rounding are made exact (:func:`exact_cg_buffers`).
 
-    Raises the ``RuntimeError`` of ``load_state_dict`` when neither basis fits.
+    Raises the ``RuntimeError`` of ``load_state_dict`` when the weights do not fit.
     """
-    model = build_field_mace(json_config, dtype=dtype)
+    model = build_matching_basis(json_config, state, dtype=dtype)
     exact = _cg_buffers(model)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        if "symmetric_contractions" not in str(exc) or not model.json_config["use_reduced_cg"]:
-            raise
-        model = build_field_mace(dict(json_config, use_reduced_cg=False), dtype=dtype)
-        exact = _cg_buffers(model)
-        model.load_state_dict(state, strict=True)
+    model.load_state_dict(state, strict=True)
     if dtype == torch.float64:
         exact_cg_buffers(model, exact)
     return model
@@ -187,6 +180,25 @@ def build_and_load(json_config: dict[str, Any], state: dict[str, torch.Tensor],
 
 CG_BUFFERS = ("U_matrix", "._w3j_")
 """Name parts of the Clebsch-Gordan constant buffers (symmetric contractions, e3nn tensor products)."""
+
+
+def build_matching_basis(json_config: dict[str, Any], state: dict[str, torch.Tensor],
+                         dtype: torch.dtype = torch.float64) -> Any:
+    """:func:`build_field_mace` in the symmetric-contraction basis the weights of ``state`` are in.
+
+    mace's ``use_reduced_cg=True`` gives cuequivariance's reduced basis where cuequivariance
+    is importable and e3nn's elsewhere, so a file or pickle written in one environment
+    may record ``True`` and hold e3nn-basis weights: when the shapes of the
+    ``symmetric_contractions`` tensors do not fit, the e3nn basis is built instead.
+    """
+    model = build_field_mace(json_config, dtype=dtype)
+    if not model.json_config["use_reduced_cg"]:
+        return model
+    target = model.state_dict()
+    if all(v.shape == target[k].shape for k, v in state.items()
+           if "symmetric_contractions" in k and k in target):
+        return model
+    return build_field_mace(dict(json_config, use_reduced_cg=False), dtype=dtype)
 
 
 def _cg_buffers(model: Any) -> dict[str, torch.Tensor]:

@@ -31,7 +31,11 @@ from mace.modules.models import ScaleShiftMACE
 
 from macefield_flows.exceptions import ModelLoadError, UntrustedPickleError
 from macefield_flows.model import legacy
-from macefield_flows.model.config import build_and_load, build_field_mace, config_from_mace_model
+from macefield_flows.model.config import (
+    build_and_load,
+    build_matching_basis,
+    config_from_mace_model,
+)
 from macefield_flows.model.field_mace import FieldMACE
 from macefield_flows.model.registry import resolve_model_path
 
@@ -153,7 +157,7 @@ def _from_pickled_module(obj: torch.nn.Module, path: Path) -> tuple[FieldMACE, s
     state = obj.state_dict()
     has_field = any(k.startswith("field_feats.") for k in state)
     json_config["field_coupling"] = has_field
-    model = build_field_mace(json_config, dtype=_floating_dtype(state))
+    model = build_matching_basis(json_config, state, dtype=_floating_dtype(state))  # see config.py
     state = legacy.complete_state_dict(state, model, source)
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
