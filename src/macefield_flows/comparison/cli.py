@@ -152,7 +152,7 @@ def references_list() -> None:
         verify_shipped()
         console.print(f"shipped ({shipped_reference_dir()}), sha256 verified:", soft_wrap=True, highlight=False)
         for name, info in manifest.items():
-            console.print(f"  {name:36s} {info['entries']:5d}  {info['licence'][:40]:40s}  {info['citation']}",
+            console.print(f"  {name:36s} {info['entries']:5d}  {info['citation']}; licence: {info['licence']}",
                           soft_wrap=True, highlight=False, markup=False)
         mp = user_reference_dir() / MP_USER_FILE
         if mp.exists():

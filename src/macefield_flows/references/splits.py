@@ -84,7 +84,7 @@ DATASETS: dict[str, DatasetInfo] = {
             "petretto2018_dfpt_becs_epsinf",
             "petretto2018_dfpt_becs_epsinf_e3nn.jsonl.gz",
             "G. Petretto et al., Sci. Data 5, 180065 (2018)",
-            "ABINIT DFPT, PBE",
+            "ABINIT DFPT, PBEsol",
             "train_split",
             ("born", "eps_electronic"),
         ),
