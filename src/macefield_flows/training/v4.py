@@ -179,7 +179,7 @@ def field_settings(stage: str, wall: float):
 
     common = dict(batch_size=8, w_energy=10.0, w_bec=10.0, w_eps=3.0, delta_eps=1.0, w_hvp=0.5,
                   delta_hvp=0.05, max_wall_s=wall, checkpoint_every=100, dtype="float32", device="cpu",
-                  plateau_patience=3, seed=1)
+                  plateau_patience=3, seed=1, max_batches_per_epoch=150)
     if stage == "frozen":
         return TrainSettings(lr=3e-2, freeze_backbone=True, replay_fraction=0.0, **common)
     if stage == "joint":

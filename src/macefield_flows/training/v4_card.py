@@ -77,6 +77,8 @@ def render_section(campaign: Path) -> str:
     lines += ["### Stage wall times (shared 2-core CPU, one core, float32 training)", "",
               "| stage | calls | wall time (s) | notes |", "| --- | --- | --- | --- |"]
     for name, entry in stages.items():
+        if name == "throughput":
+            continue
         calls = entry.get("calls", [])
         note = ""
         last = calls[-1] if calls else {}
@@ -105,6 +107,16 @@ def render_section(campaign: Path) -> str:
                          f"{_fmt(h.get('valid_e_mae'), 3)} | {_fmt(h.get('valid_s_mae'), 4)} | "
                          f"{_fmt(h.get('valid_hvp_mae'), 3)} |")
         lines.append("")
+    tp = stages.get("throughput", {}).get("calls", [])
+    if tp:
+        t = tp[-1]
+        lines += ["### Engine throughput (`macefield train v4-throughput`, same run)", "",
+                  f"`engine.evaluate` with all default properties (Z*, chi, force constants, strain "
+                  f"derivatives), float64, {t.get('threads')} CPU thread(s) on the shared machine, "
+                  f"{t.get('n_structures')} Petousis test structures ({t.get('v3', {}).get('atoms')} atoms); "
+                  "the fastest of two interleaved rounds: "
+                  + "; ".join(f"{k} {t[k]['structures_per_s']:.1f} structures/s ({t[k]['parameters']} parameters)"
+                              for k in ("v3", "v4") if k in t) + ".", ""]
     checks = {}
     for path in sorted(campaign.glob("check-*.json")):
         data = json.loads(path.read_text())
@@ -119,8 +131,31 @@ def render_section(campaign: Path) -> str:
                   "snapshot (no field blocks yet; the Z* used is the fixed DFPT value).", ""]
         lines += _check_rows(checks)
         lines.append("")
+        lines += _target_lines(checks)
     lines.append(END)
     return "\n".join(lines)
+
+
+def _target_lines(checks: dict[str, dict[str, Any]]) -> list[str]:
+    """The issue's teacher targets on the textbook crystals, for every student with a check."""
+    teacher = next((c for k, c in checks.items() if k.startswith("teacher")), None)
+    if teacher is None:
+        return []
+    out = []
+    for label, c in checks.items():
+        if label.startswith("teacher"):
+            continue
+        to = 100 * (c["MgO"]["TO_THz"] / teacher["MgO"]["TO_THz"] - 1)
+        dv = {k: c.get("volumes", {}).get(k, {}).get("volume_change_pct", float("nan"))
+              - teacher.get("volumes", {}).get(k, {}).get("volume_change_pct", float("nan"))
+              for k in ("MgO", "ZnO", "BaTiO3-P4mm")}
+        pd = c["MgO"].get("min_eigenvalue", float("nan")) > 0
+        polar = c.get("BaTiO3_P4mm_fixed_cell", {}).get("polar")
+        out.append(f"- **{label}** against the teacher: MgO TO {to:+.1f} % (target within 5 %); relaxed "
+                   "volume minus the teacher's " + ", ".join(f"{k} {v:+.1f} %" for k, v in dv.items())
+                   + f" (target within 3 %); MgO elastic tensor positive definite: {pd}; "
+                   f"P4mm BaTiO3 stays polar: {polar}.")
+    return out + [""] if out else []
 
 
 def _history(state_path: Path) -> list[dict[str, Any]]:
