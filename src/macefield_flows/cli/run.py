@@ -32,16 +32,21 @@ WATCHDOG_PERIOD_S = 1.0
 _WORKER_PROGRESS: Any = None  # in a worker process: queue of finished resume keys (see _die_with_parent)
 
 
-def _die_with_parent(parent_pid: int, progress_queue: Any = None) -> None:
+def _die_with_parent(parent_pid: int, progress_queue: Any = None, torch_threads: Optional[int] = None) -> None:
     """Worker initializer: never outlive ``parent_pid`` (prctl on Linux + a polling watchdog).
 
     With ``progress_queue`` the worker puts the resume key of every finished
     structure document on it (per-structure progress of the parent).
+    ``torch_threads`` caps the worker's intra-op threads (the workers share the CPU).
     """
     import signal
 
     global _WORKER_PROGRESS
     _WORKER_PROGRESS = progress_queue
+    if torch_threads:
+        import torch
+
+        torch.set_num_threads(torch_threads)
 
     if sys.platform.startswith("linux"):
         try:
@@ -125,11 +130,15 @@ def run_screening(maker: ScreeningMaker, structures: Sequence[Structure], store:
     size = int(maker.chunk_size)
     computed = 0
     queue = None
+    pool = None
     if workers > 1:
-        ctx = multiprocessing.get_context()
+        # spawn, not fork: a forked child of a process whose torch/OpenMP thread pool has run
+        # deadlocks in its first parallel kernel (seen: workers stuck in tensordot forever)
+        ctx = multiprocessing.get_context("spawn")
         queue = ctx.SimpleQueue() if progress else None
-    pool = ProcessPoolExecutor(max_workers=workers, initializer=_die_with_parent,
-                               initargs=(os.getpid(), queue)) if workers > 1 else None
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_die_with_parent,
+                                   initargs=(os.getpid(), queue, threads))
     in_flight: dict[Any, list[str]] = {}
     try:
         while pending or in_flight:
