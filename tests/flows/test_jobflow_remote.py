@@ -21,6 +21,22 @@ pytest.importorskip("jobflow_remote")
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(autouse=True)
+def _loggers_stay_enabled():
+    """jobflow-remote configures logging with ``disable_existing_loggers=True``: undo that afterwards.
+
+    Without this every logger created before (ours included) stays disabled for the rest
+    of the test session, and later tests that check a logged warning see nothing.
+    """
+    import logging
+
+    enabled = [lg for lg in logging.root.manager.loggerDict.values()
+               if isinstance(lg, logging.Logger) and not lg.disabled]
+    yield
+    for lg in enabled:
+        lg.disabled = False
+
+
 def _shared(db: str, coll: str) -> dict:
     return {"@module": "macefield_flows.stores.backends", "@class": "SharedMemoryStore",
             "database": db, "collection_name": coll}
