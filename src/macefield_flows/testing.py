@@ -16,15 +16,20 @@ def tiny_model_config(
     correlation: int = 2,
     num_interactions: int = 2,
     heads: Sequence[str] | None = None,
+    use_reduced_cg: bool | None = None,
 ) -> dict:
-    """JSON config of a small FieldMACE covering ``elements`` (hidden ``{c}x0e+{c}x1o``)."""
+    """JSON config of a small FieldMACE covering ``elements`` (hidden ``{c}x0e+{c}x1o``).
+
+    ``use_reduced_cg`` pins the symmetric-contraction basis (``False``: e3nn's, exact cueq
+    parity); ``None`` leaves mace's default.
+    """
     from ase.data import atomic_numbers
 
     zs = sorted({atomic_numbers[s] for s in elements})
     heads = list(heads) if heads else ["Default"]
     rng = np.random.default_rng(sum(zs))
     e0 = (-1.0 - rng.random((len(heads), len(zs)))).tolist()
-    return {
+    config = {
         "r_max": float(r_max),
         "num_bessel": 6,
         "num_polynomial_cutoff": 5,
@@ -47,6 +52,9 @@ def tiny_model_config(
         "heads": heads,
         "field_coupling": True,
     }
+    if use_reduced_cg is not None:
+        config["use_reduced_cg"] = bool(use_reduced_cg)
+    return config
 
 
 def tiny_field_model(

@@ -24,17 +24,9 @@ FIELD = (0.01, -0.02, 0.005)
 
 def _model(reduced_cg: bool = False):
     """Tiny random FieldMACE; ``reduced_cg=False`` pins e3nn's symmetric-contraction basis."""
-    from macefield_flows.model.config import build_field_mace
-    from macefield_flows.testing import FIELD_WEIGHT_SCALE, tiny_model_config
+    from macefield_flows.testing import tiny_field_model
 
-    config = dict(tiny_model_config(["Ba", "Ti", "O"]), use_reduced_cg=reduced_cg)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        model = build_field_mace(config, dtype=torch.float64)
-    with torch.no_grad():
-        for linear in model.field_linear:
-            linear.weight.mul_(FIELD_WEIGHT_SCALE)
-    return model.eval()
+    return tiny_field_model(["Ba", "Ti", "O"], seed=0, dtype=torch.float64, use_reduced_cg=reduced_cg)
 
 
 def _max_differences(model, atoms, device="cpu") -> dict[str, float]:

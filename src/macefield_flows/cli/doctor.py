@@ -125,17 +125,9 @@ def _tiny_e3nn_basis() -> Any:
     """Tiny random model with e3nn's symmetric-contraction basis (exact cueq parity)."""
     import torch
 
-    from macefield_flows.model.config import build_field_mace
-    from macefield_flows.testing import FIELD_WEIGHT_SCALE, tiny_model_config
+    from macefield_flows.testing import tiny_field_model
 
-    config = dict(tiny_model_config(["Mg", "O"]), use_reduced_cg=False)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        model = build_field_mace(config, dtype=torch.float64)
-    with torch.no_grad():
-        for linear in model.field_linear:
-            linear.weight.mul_(FIELD_WEIGHT_SCALE)
-    return model.eval()
+    return tiny_field_model(["Mg", "O"], seed=0, dtype=torch.float64, use_reduced_cg=False)
 
 
 def _rocksalt() -> Any:
