@@ -99,7 +99,10 @@ def export_cmd(work: Path = WORK,
 @train_app.command("evaluate")
 def evaluate_cmd(work: Path = WORK, model: Optional[Path] = typer.Option(None, help="model file"),
                  max_atoms: int = typer.Option(12), max_relax: Optional[int] = typer.Option(None),
-                 teacher_stability: int = typer.Option(0, help="also relax N test structures with CHGNet"),
+                 teacher_stability: int = typer.Option(0, help="also relax N test structures with the teacher"),
+                 teacher: str = typer.Option("chgnet", help="teacher of the fidelity metrics: chgnet (v1-v3) "
+                                             "or a teacher-venv checkpoint such as 7net-0 (v4)"),
+                 out: str = typer.Option("eval.json", help="report file name inside WORK"),
                  card: bool = typer.Option(True, help="rewrite docs/model_card.md"),
                  threads: int = typer.Option(1)) -> None:
     """Test-split metrics vs DFPT (Z*, eps_inf, eps_ionic, eps_total, phonon stability)."""
@@ -107,7 +110,7 @@ def evaluate_cmd(work: Path = WORK, model: Optional[Path] = typer.Option(None, h
 
     _setup(threads)
     report = evaluate_work(work, model, max_atoms=max_atoms, max_relax=max_relax,
-                           teacher_stability=teacher_stability)
+                           teacher_stability=teacher_stability, teacher=teacher, out_name=out)
     typer.echo(f"Z* diag MAE {report['born_charges']['mae_diagonal_e']:.3f} e, eps_inf diag MAE "
                f"{report['eps_inf_all']['mae_diagonal']:.3f}, stability "
                f"{report['relaxed_ion_petousis']['stability_rate']:.2f}")

@@ -404,7 +404,8 @@ def export_model(work: str | Path, name: str = "macefield-small-v1",
 
 
 def evaluate_work(work: str | Path, model_path: Optional[str | Path] = None, max_atoms: int = 12,
-                  max_relax: Optional[int] = None, teacher_stability: int = 0) -> dict[str, Any]:
+                  max_relax: Optional[int] = None, teacher_stability: int = 0,
+                  teacher: str = "chgnet", out_name: str = "eval.json") -> dict[str, Any]:
     """Test-split report of the exported (or given) model, saved as ``work/eval.json``."""
     from macefield_flows.model.io import load_model
     from macefield_flows.training.evaluate import evaluate_model, teacher_phonon_stability
@@ -415,15 +416,15 @@ def evaluate_work(work: str | Path, model_path: Optional[str | Path] = None, max
         from macefield_flows.training.registry import MODELS_DIR
         model_path = MODELS_DIR / entry["file"]
     model = load_model(model_path, dtype="float64")
-    report = evaluate_model(model, max_atoms=max_atoms, max_relax=max_relax)
+    report = evaluate_model(model, max_atoms=max_atoms, max_relax=max_relax, teacher=teacher)
     if teacher_stability:
         t0 = time.time()
         ion_set = [s for s in load_split(PETOUSIS, "test", max_atoms=max_atoms)
                    if set(int(z) for z in s.atoms.get_atomic_numbers()) <= set(model.atomic_numbers.tolist())]
-        report["teacher_stability"] = teacher_phonon_stability(ion_set[:teacher_stability])
+        report["teacher_stability"] = teacher_phonon_stability(ion_set[:teacher_stability], teacher=teacher)
         report["timings_s"]["teacher_stability"] = time.time() - t0
     report["model_sha256"] = model.model_info.sha256
-    (work / "eval.json").write_text(json.dumps(report, indent=1, default=lambda o: o.tolist()
+    (work / out_name).write_text(json.dumps(report, indent=1, default=lambda o: o.tolist()
                                                if hasattr(o, "tolist") else str(o)))
     return report
 

@@ -153,3 +153,33 @@ class TeacherCalculator(_ase_calculator_base()):
         s = res["stress"]
         self.results = {"energy": res["energy"], "free_energy": res["energy"], "forces": res["forces"],
                         "stress": np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])}
+
+
+def label_with_teacher(samples: Sequence[Any], teacher: str = "chgnet", batch_size: int = 16,
+                       python: Optional[Path] = None) -> list[Any]:
+    """Set ``energy`` (eV), ``forces`` (eV/A), ``stress`` (eV/A^3, ASE sign) of training samples.
+
+    ``teacher``: ``"chgnet"`` (CHGNet 0.3.0 in this environment, the v1-v3 teacher) or a
+    checkpoint of the teacher venv (``"7net-0"``, the v4 teacher; ``"7net-l3i5"``); ``python``
+    runs the worker with another interpreter (default: the teacher venv's).
+    """
+    if teacher == "chgnet" and python is None:
+        from macefield_flows.training.labels import label_with_chgnet
+
+        return label_with_chgnet(samples, batch_size=batch_size)
+    with TeacherProcess(teacher, python=python) as proc:
+        for k in range(0, len(samples), batch_size):
+            chunk = samples[k:k + batch_size]
+            for s, r in zip(chunk, proc.evaluate([s.atoms for s in chunk])):
+                s.energy, s.forces, s.stress = float(r["energy"]), r["forces"], r["stress"]
+    return list(samples)
+
+
+def teacher_calculator_factory(teacher: str = "chgnet"):
+    """(calculator, close) of ``teacher`` for ASE: CHGNet in process, others in the teacher venv."""
+    if teacher == "chgnet":
+        from chgnet.model import CHGNetCalculator
+
+        return CHGNetCalculator(use_device="cpu"), (lambda: None)
+    proc = TeacherProcess(teacher)
+    return proc.calculator(), proc.close

@@ -56,8 +56,9 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
+    out = sys.stdout  # the protocol's channel; anything the teacher prints goes to stderr
+    sys.stdout = sys.stderr
     calc, name = _calculator(args.model)
-    out = sys.stdout
     out.write(json.dumps({"ready": True, "teacher": name}) + "\n")
     out.flush()
     for line in sys.stdin:
