@@ -182,6 +182,40 @@ def v4_check_cmd(work: Path = V4_WORK,
                f"{m['C11']:.0f}/{m['C12']:.0f}/{m['C44']:.0f} GPa -> {out}")
 
 
+@train_app.command("v4-compare")
+def v4_compare_cmd(work: Path = V4_WORK,
+                   model: Optional[Path] = typer.Option(None, help="model file (default: WORK/distill/best.pt)"),
+                   tag: Optional[str] = typer.Option(None, help="result name (compare-TAG.json); default: file stem"),
+                   n: int = typer.Option(20, help="Petousis test structures (<= 8 atoms, elements of the model)"),
+                   teacher: str = typer.Option("7net-0", help="teacher checkpoint (teacher venv) or chgnet")) -> None:
+    """v4: student vs teacher on test structures (relaxed volumes, Gamma optical modes, relaxed-ion C)."""
+    import json
+
+    from macefield_flows.calculator import MACEFieldCalculator
+    from macefield_flows.model.io import load_model
+    from macefield_flows.training.data import load_split
+    from macefield_flows.training.pipeline import PETOUSIS
+    from macefield_flows.training.teacher_compare import compare_with_teacher
+
+    _setup(1)
+    path = model or work / "distill" / "best.pt"
+    if not path.is_file():
+        typer.echo(f"error: no model file {path}", err=True)
+        raise typer.Exit(1)
+    net = load_model(path, dtype="float64")
+    z = set(int(v) for v in net.atomic_numbers.tolist())
+    samples = [s for s in load_split(PETOUSIS, "test", max_atoms=8)
+               if set(int(v) for v in s.atoms.get_atomic_numbers()) <= z][:n]
+    report = compare_with_teacher(samples, lambda: MACEFieldCalculator(net, dtype="float64"), teacher)
+    report["model"] = str(path)
+    out = work / f"compare-{tag or path.stem}.json"
+    work.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1))
+    typer.echo(f"volumes within 3 %: {report['volume_within_3pct_fraction']}, optical modes within 5 %: "
+               f"{report['optical_within_5pct_fraction']}, elastic PD where the teacher's is: "
+               f"{report['elastic_pd_student_where_teacher_pd']}/{report['elastic_pd_teacher']} -> {out}")
+
+
 @train_app.command("v4-snapshot")
 def v4_snapshot_cmd(work: Path = V4_WORK,
                     dest: Optional[Path] = typer.Option(None, help="default: <repo>/campaign/v4")) -> None:
