@@ -167,6 +167,23 @@ def test_frozen_backbone_and_guard(tmp_path):
             assert not moved, n
 
 
+def test_an_epoch_the_guard_rejects_is_never_saved_as_best(tmp_path):
+    samples = _samples(2)
+    for s in samples:
+        s.born_charges = np.stack([np.eye(3), -np.eye(3)] * 2) * 1.1
+        s.eps_electronic = np.eye(3) * 2.3
+    resp = make_items(samples, [11, 17], ARCH.r_max, "response")
+    cfg = TrainSettings(lr=1e-2, batch_size=2, max_epochs=3, max_wall_s=60, device="cpu", dtype="float64",
+                        plateau_patience=100)
+    summary = train(to_field_model(_model(samples), seed=0), resp, resp, cfg, tmp_path / "g",
+                    guard=lambda record: "force MAE too high")
+    assert summary["stopped_by_guard"] == "force MAE too high" and summary["epochs"] == 1
+    assert not (tmp_path / "g" / "best.pt").exists()
+    summary = train(to_field_model(_model(samples), seed=0), resp, resp, cfg, tmp_path / "h",
+                    guard=lambda record: None if record["epoch"] == 0 else "stop")
+    assert (tmp_path / "h" / "best.pt").is_file() and summary["epochs"] == 2
+
+
 def test_v4_distill_stage_records_and_resumes(tmp_path, monkeypatch):
     """The v4 distill stage on toy chunks with a tiny architecture: runs, records, snapshots, resumes."""
     from macefield_flows.training import v4

@@ -316,14 +316,14 @@ def train(
                   "wall_s": wall0 + time.time() - t_start}
         state["history"].append(record)
         logger.info("epoch %s", {k: (round(v, 5) if isinstance(v, float) else v) for k, v in record.items()})
-        if valid["loss"] < state["best_valid"]:
+        reason = guard(record) if guard is not None else None
+        if valid["loss"] < state["best_valid"] and not reason:  # an epoch the guard rejects is never "best"
             state["best_valid"] = valid["loss"]
             save_model(model, best_path, metadata=dict(metadata or {}, epoch=state["epoch"],
                                                         valid=valid))
         state["epoch"] += 1
         state["batch_in_epoch"] = 0
         state["wall_s"] = wall0 + time.time() - t_start
-        reason = guard(record) if guard is not None else None
         if reason:
             state["stopped_by_guard"] = reason
             logger.info("guard stopped training: %s", reason)
