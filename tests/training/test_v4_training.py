@@ -270,6 +270,40 @@ def test_v4_card_section_renders_and_survives_card_regeneration(tmp_path):
     assert card.read_text().count(BEGIN) == 1
 
 
+def test_v4_card_target_table_judges_each_target(tmp_path):
+    import json
+
+    from macefield_flows.training.v4_card_results import result_lines
+
+    camp = tmp_path
+    teacher = {"MgO": {"TO_THz": 10.0}}
+    student = {"MgO": {"TO_THz": 10.4}, "field": {
+        "MgO": {"Z_Mg_e": 1.9, "eps_inf": 3.1, "eps_ionic_model_Z": 9.0},
+        "BaTiO3_P4mm_fixed_cell": {"ti_offset_relaxed_A": 0.2, "Ps_norm_C_m2": 0.40, "ratio_to_berry_phase": 0.87}}}
+    (camp / "check-teacher-x.json").write_text(json.dumps(teacher))
+    (camp / "check-v4.json").write_text(json.dumps(student))
+    (camp / "compare-v4.json").write_text(json.dumps({
+        "structures": 3, "failed": 0, "volume_abs_diff_pct_median": 1.0, "volume_within_3pct_fraction": 1.0,
+        "optical_modes": 10, "optical_rel_diff_median": 0.04, "optical_within_5pct_fraction": 0.6,
+        "elastic_pd_teacher": 3, "elastic_pd_student_where_teacher_pd": 2}))
+    (camp / "eval-v4.json").write_text(json.dumps({
+        "born_charges": {"mae_diagonal_e": 0.30}, "eps_inf_all": {"mae_diagonal": 1.2},
+        "relaxed_ion_petousis": {"stability_rate": 0.9, "eps_ionic": {"median_abs_error": 1.6, "mae_diagonal": 3.0}},
+        "teacher_fidelity": {"forces_mae_eV_A": 0.05}}))
+    text = "\n".join(result_lines(camp))
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines() if line.startswith("| ")}
+    assert rows["force MAE vs teacher <= 0.06 eV/A (test + rattled)"].endswith("| 0.050 (met) |")
+    assert rows["MgO TO within 5 % of the teacher (%)"].endswith("| 4.0 (met) |")
+    assert rows["test volumes within 3 % of the teacher (fraction)"].endswith("| 1.00 (met) |")
+    assert rows["elastic PD wherever the teacher's is"].endswith("| 2/3 (not met) |")
+    assert rows["phonon stability at the DFT cell >= 0.85"].endswith("| 0.90 (met) |")
+    assert rows["eps_ionic median abs error <= 1.5"].endswith("| 1.60 (not met) |")
+    assert rows["MgO eps_ionic (model Z*) within 30 % of 6.8"].endswith("| 9.00 (not met) |")
+    assert rows["BaTiO3 P4mm stays polar, Ps within 30 % of Berry phase (Ps / Berry)"].endswith("| 0.87 (met) |")
+    assert rows["Z* diagonal MAE <= 0.35 e"].endswith("| 0.300 (met) |")
+    assert rows["eps_inf diagonal MAE <= 1.0"].endswith("| 1.200 (not met) |")
+
+
 
 def test_max_batches_per_epoch_gives_short_epochs(tmp_path):
     samples = _samples(3)

@@ -1,7 +1,8 @@
 """The "v4 campaign" section of ``docs/model_card.md``, rendered from the committed campaign state.
 
 Sources (``campaign/v4``): ``stages.json`` (wall time of every stage call), ``distill/state.pt``
-(per-epoch history: the learning curve) and ``check-*.json`` (textbook checks). The section sits
+(per-epoch history: the learning curve), ``check-*.json`` (textbook checks), ``status.md`` (the
+status sentence, optional) and the result files of :mod:`macefield_flows.training.v4_card_results`. The section sits
 between :data:`BEGIN` and :data:`END` markers; :func:`update_card` replaces it in place and
 ``card.write_card`` keeps it when the rest of the card is regenerated.
 """
@@ -58,11 +59,13 @@ def _check_rows(checks: dict[str, dict[str, Any]]) -> list[str]:
 def render_section(campaign: Path) -> str:
     """Markdown of the v4 section from the files under ``campaign``."""
     stages = json.loads((campaign / "stages.json").read_text()) if (campaign / "stages.json").is_file() else {}
+    status = ((campaign / "status.md").read_text().strip() if (campaign / "status.md").is_file() else
+              "**Status: in progress; the shipped default stays `macefield-small-v3`** until v4 beats it on the "
+              "potential targets without losing on Z* and eps_inf.")
     lines = [BEGIN, "## v4 campaign: status, stage wall times, learning curve so far", "",
              "Issue 14 (a multi-session campaign for a default model faithful enough for ionic, piezoelectric "
-             "and elastic screening). **Status: in progress; the shipped default stays "
-             "`macefield-small-v3`** until v4 beats it on the potential targets without losing on Z* and "
-             "eps_inf. State to resume from: `campaign/v4/` (see its README).", "", TEACHER_CHOICE, ""]
+             f"and elastic screening). {status} State to resume from: `campaign/v4/` (see its README).", "",
+             TEACHER_CHOICE, ""]
     labels = stages.get("labels", {})
     chunks = [c for c in labels.get("calls", []) if "chunk" in c]
     lines += ["### Data",
@@ -132,6 +135,9 @@ def render_section(campaign: Path) -> str:
         lines += _check_rows(checks)
         lines.append("")
         lines += _target_lines(checks)
+    from macefield_flows.training.v4_card_results import result_lines
+
+    lines += result_lines(campaign)
     lines.append(END)
     return "\n".join(lines)
 
