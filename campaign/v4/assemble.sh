@@ -10,5 +10,5 @@ for stage in distill field/frozen field/joint; do
   [ -d "$here/$stage" ] && cp -n "$here/$stage"/*.pt "$work/$stage/" 2>/dev/null || true
 done
 [ -f "$here/stages.json" ] && cp -n "$here/stages.json" "$work/stages.json" || true
-cp -n "$here"/check-*.json "$here"/compare-*.json "$here"/eval-*.json "$work/" 2>/dev/null || true
+cp -n "$here"/check-*.json "$here"/compare-*.json "$here"/eval-*.json "$here"/teacher-stability-*.json "$work/" 2>/dev/null || true
 echo "assembled $work: $(ls "$work/labels" | wc -l) label files, $(ls "$work/distill" | wc -l) distill files"

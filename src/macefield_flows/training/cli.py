@@ -216,6 +216,25 @@ def v4_compare_cmd(work: Path = V4_WORK,
                f"{report['elastic_pd_student_where_teacher_pd']}/{report['elastic_pd_teacher']} -> {out}")
 
 
+@train_app.command("v4-teacher-stability")
+def v4_teacher_stability_cmd(work: Path = V4_WORK, n: int = typer.Option(30, help="Petousis test structures"),
+                             teacher: str = typer.Option("7net-0")) -> None:
+    """v4: the teacher's own phonon stability at the DFT cell (the same test structures as `evaluate`)."""
+    import json
+
+    from macefield_flows.training.data import load_split
+    from macefield_flows.training.evaluate import teacher_phonon_stability
+    from macefield_flows.training.pipeline import PETOUSIS
+
+    _setup(1)
+    samples = load_split(PETOUSIS, "test", max_atoms=12)[:n]
+    report = teacher_phonon_stability(samples, teacher=teacher)
+    work.mkdir(parents=True, exist_ok=True)
+    out = work / f"teacher-stability-{teacher}.json"
+    out.write_text(json.dumps(report, indent=1))
+    typer.echo(f"{report['stable']}/{report['structures']} stable -> {out}")
+
+
 @train_app.command("v4-snapshot")
 def v4_snapshot_cmd(work: Path = V4_WORK,
                     dest: Optional[Path] = typer.Option(None, help="default: <repo>/campaign/v4")) -> None:

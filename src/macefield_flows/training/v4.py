@@ -80,7 +80,8 @@ def snapshot(work: Path, dest: Path = CAMPAIGN) -> list[str]:
         if (work / name).is_file():
             shutil.copy2(work / name, dest / name)
             copied.append(str(dest / name))
-    for path in [*work.glob("check-*.json"), *work.glob("compare-*.json"), *work.glob("eval-*.json")]:
+    for path in [*work.glob("check-*.json"), *work.glob("compare-*.json"), *work.glob("eval-*.json"),
+                 *work.glob("teacher-stability-*.json")]:
         shutil.copy2(path, dest / path.name)
         copied.append(str(dest / path.name))
     return copied

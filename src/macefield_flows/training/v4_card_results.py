@@ -120,6 +120,9 @@ def eval_lines(campaign: Path) -> list[str]:
         rows.append(f"| {label} | {_f(r['z'], 3)} | {_f(r['eps_inf'], 3)} | {_f(r['stability'])} | "
                     f"{_f(r['eps_ionic_median'])} | {_f(r['eps_ionic_mae'])} | {_f(r['forces'], 3)} / "
                     f"{_f(r['forces_given'], 3)} / {_f(r['forces_rattled'], 3)} |")
+    for label, t in _load(campaign, "teacher-stability-").items():
+        rows.append(f"| teacher {label} (its own relaxation, first {t['structures']} test structures) | - | - | "
+                    f"{_f(t['stability_rate'])} | - | - | - |")
     return rows + [""]
 
 
