@@ -333,5 +333,5 @@ def _phonon_stability(samples: Sequence[Sample], calc, tol_thz: float, delta: fl
             unstable.append(s.name)
         else:
             stable += 1
-    return {"structures": len(samples), "stable": stable,
+    return {"structures": len(samples), "names": [s.name for s in samples], "stable": stable,
             "stability_rate": stable / max(len(samples), 1), "unstable": unstable}

@@ -123,6 +123,14 @@ def eval_lines(campaign: Path) -> list[str]:
     for label, t in _load(campaign, "teacher-stability-").items():
         rows.append(f"| teacher {label} (its own relaxation, first {t['structures']} test structures) | - | - | "
                     f"{_f(t['stability_rate'])} | - | - | - |")
+        names = set(t.get("names", [])) or None
+        for m, e in evals.items():
+            ion = e.get("relaxed_ion_petousis", {})
+            seen = [n for n in ion.get("min_optical_freq_thz", {}) if names is None or n in names]
+            if names is not None and seen:
+                stable = sum(n not in set(ion.get("unstable", [])) for n in seen)
+                rows.append(f"| {m} on the teacher's {len(seen)} structures | - | - | {stable / len(seen):.2f} | "
+                            "- | - | - |")
     return rows + [""]
 
 
