@@ -232,8 +232,8 @@ def test_v4_field_stages_frozen_then_guarded_joint(tmp_path, monkeypatch):
     items = make_items(resp, [11, 17], ARCH.r_max, "response")
     monkeypatch.setattr(v4, "_response_items", lambda z, r_max: (items, items))
     base_field = v4.field_settings
-    monkeypatch.setattr(v4, "field_settings", lambda stage, wall: TrainSettings(
-        **{**base_field(stage, wall).__dict__, "max_epochs": 2, "batch_size": 2, "dtype": "float64"}))
+    monkeypatch.setattr(v4, "field_settings", lambda stage, wall, factor=0.05: TrainSettings(
+        **{**base_field(stage, wall, factor).__dict__, "max_epochs": 2, "batch_size": 2, "dtype": "float64"}))
     v4.run_field(work, "frozen", wall=60)
     distilled = load_model(work / "distill" / "best.pt", dtype="float64")
     frozen = load_model(work / "field" / "frozen" / "best.pt", dtype="float64")

@@ -249,13 +249,14 @@ def v4_snapshot_cmd(work: Path = V4_WORK,
 def v4_field_cmd(work: Path = V4_WORK,
                  stage: str = typer.Option("frozen", help="frozen (field blocks only) | joint (guarded)"),
                  wall: float = typer.Option(900.0, help="seconds for this call"),
-                 threads: int = typer.Option(1, help="torch CPU threads")) -> None:
+                 threads: int = typer.Option(1, help="torch CPU threads"),
+                 backbone_lr_factor: float = typer.Option(0.05, help="joint stage: backbone lr / field lr")) -> None:
     """v4: field training on Z* + eps_inf: backbone frozen first, then joint with replay and a guard."""
     from macefield_flows.training.v4 import run_field
 
     _setup(threads)
     try:
-        summary = run_field(work, stage, wall)
+        summary = run_field(work, stage, wall, backbone_lr_factor=backbone_lr_factor)
     except (ValueError, FileNotFoundError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1)

@@ -175,7 +175,7 @@ FIELD_TOLERANCE = 0.10
 by more than this fraction (the potential must not be traded for the field response)."""
 
 
-def field_settings(stage: str, wall: float):
+def field_settings(stage: str, wall: float, backbone_lr_factor: float = 0.05):
     from macefield_flows.training.trainer import TrainSettings
 
     common = dict(batch_size=8, w_energy=10.0, w_bec=10.0, w_eps=3.0, delta_eps=1.0, w_hvp=0.5,
@@ -184,7 +184,7 @@ def field_settings(stage: str, wall: float):
     if stage == "frozen":
         return TrainSettings(lr=3e-2, freeze_backbone=True, replay_fraction=0.0, **common)
     if stage == "joint":
-        return TrainSettings(lr=4e-3, backbone_lr_factor=0.05, replay_fraction=1.0, **common)
+        return TrainSettings(lr=4e-3, backbone_lr_factor=backbone_lr_factor, replay_fraction=1.0, **common)
     raise ValueError(f"stage={stage!r}, expected 'frozen' or 'joint'")
 
 
@@ -205,8 +205,14 @@ def _response_items(z: list[int], r_max: float, n_valid: int = 120):
     return make_items(train, z, r_max, "response"), make_items(valid, z, r_max, "response")
 
 
-def run_field(work: Path, stage: str, wall: float, tolerance: float = FIELD_TOLERANCE) -> dict[str, Any]:
-    """Field stage ``frozen`` (field blocks only) or ``joint`` (small backbone lr, full replay, guard)."""
+def run_field(work: Path, stage: str, wall: float, tolerance: float = FIELD_TOLERANCE,
+              backbone_lr_factor: float = 0.05) -> dict[str, Any]:
+    """Field stage ``frozen`` (field blocks only) or ``joint`` (small backbone lr, full replay, guard).
+
+    A frozen backbone learns Z* but hardly eps_inf (chi needs the E^2 terms of the backbone's
+    product basis and readout: measured eps_inf ~ 1 after the frozen stage), so eps_inf is learned
+    in the joint stage; ``backbone_lr_factor`` scales the backbone's learning rate there.
+    """
     import torch
 
     from macefield_flows.model.io import load_model
@@ -214,7 +220,7 @@ def run_field(work: Path, stage: str, wall: float, tolerance: float = FIELD_TOLE
     from macefield_flows.training.teacher import TEACHER_NAME
     from macefield_flows.training.trainer import evaluate_loss, train
 
-    cfg = field_settings(stage, wall)
+    cfg = field_settings(stage, wall, backbone_lr_factor)
     folder = work / "field" / stage
     if stage == "frozen":
         model = to_field_model(load_model(work / "distill" / "best.pt", dtype="float32"), seed=cfg.seed)
