@@ -4,10 +4,12 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 work="${1:-$here/../../runs/v4}"
-mkdir -p "$work/labels" "$work/distill" "$work/field/frozen" "$work/field/joint"
+mkdir -p "$work/labels" "$work/distill"
 cp -n "$here"/labels/*.npz "$here/labels/settings.json" "$work/labels/" 2>/dev/null || true
-for stage in distill field/frozen field/joint; do
-  [ -d "$here/$stage" ] && cp -n "$here/$stage"/*.pt "$work/$stage/" 2>/dev/null || true
+for dir in "$here"/distill "$here"/field/*/; do
+  [ -d "$dir" ] || continue
+  stage="${dir#"$here"/}"; stage="${stage%/}"
+  mkdir -p "$work/$stage" && cp -n "$dir"/*.pt "$work/$stage/" 2>/dev/null || true
 done
 [ -f "$here/stages.json" ] && cp -n "$here/stages.json" "$work/stages.json" || true
 cp -n "$here"/check-*.json "$here"/compare-*.json "$here"/eval-*.json "$here"/teacher-stability-*.json "$work/" 2>/dev/null || true

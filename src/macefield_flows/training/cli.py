@@ -250,13 +250,17 @@ def v4_field_cmd(work: Path = V4_WORK,
                  stage: str = typer.Option("frozen", help="frozen (field blocks only) | joint (guarded)"),
                  wall: float = typer.Option(900.0, help="seconds for this call"),
                  threads: int = typer.Option(1, help="torch CPU threads"),
-                 backbone_lr_factor: float = typer.Option(0.05, help="joint stage: backbone lr / field lr")) -> None:
+                 backbone_lr_factor: float = typer.Option(0.05, help="joint stage: backbone lr / field lr"),
+                 start: Optional[Path] = typer.Option(None, help="joint stage: start from this model file "
+                                                      "(default: WORK/field/frozen/best.pt)"),
+                 name: Optional[str] = typer.Option(None, help="folder under WORK/field and stage record "
+                                                    "name (default: the stage)")) -> None:
     """v4: field training on Z* + eps_inf: backbone frozen first, then joint with replay and a guard."""
     from macefield_flows.training.v4 import run_field
 
     _setup(threads)
     try:
-        summary = run_field(work, stage, wall, backbone_lr_factor=backbone_lr_factor)
+        summary = run_field(work, stage, wall, backbone_lr_factor=backbone_lr_factor, start=start, name=name)
     except (ValueError, FileNotFoundError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1)

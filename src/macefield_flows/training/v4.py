@@ -68,7 +68,8 @@ def snapshot(work: Path, dest: Path = CAMPAIGN) -> list[str]:
             if not target.is_file() or target.stat().st_size != path.stat().st_size:
                 shutil.copy2(path, target)
                 copied.append(str(target))
-    for stage in ("distill", "field/frozen", "field/joint"):
+    field_stages = sorted(f"field/{d.name}" for d in (work / "field").glob("*") if d.is_dir())
+    for stage in ("distill", *field_stages):
         for name in ("state.pt", "best.pt"):
             src = work / stage / name
             if src.is_file():
@@ -206,12 +207,17 @@ def _response_items(z: list[int], r_max: float, n_valid: int = 120):
 
 
 def run_field(work: Path, stage: str, wall: float, tolerance: float = FIELD_TOLERANCE,
-              backbone_lr_factor: float = 0.05) -> dict[str, Any]:
+              backbone_lr_factor: float = 0.05, start: Optional[Path] = None,
+              name: Optional[str] = None) -> dict[str, Any]:
     """Field stage ``frozen`` (field blocks only) or ``joint`` (small backbone lr, full replay, guard).
 
     A frozen backbone learns Z* but hardly eps_inf (chi needs the E^2 terms of the backbone's
     product basis and readout: measured eps_inf ~ 1 after the frozen stage), so eps_inf is learned
     in the joint stage; ``backbone_lr_factor`` scales the backbone's learning rate there.
+    ``start`` (joint only): begin from this model file instead of ``field/frozen/best.pt``;
+    ``name``: folder under ``field/`` and stage name in stages.json (default: ``stage``), so a
+    second joint phase (e.g. from ``field/joint/best.pt`` at a smaller backbone rate) keeps the
+    first one's checkpoints and record.
     """
     import torch
 
@@ -221,11 +227,12 @@ def run_field(work: Path, stage: str, wall: float, tolerance: float = FIELD_TOLE
     from macefield_flows.training.trainer import evaluate_loss, train
 
     cfg = field_settings(stage, wall, backbone_lr_factor)
-    folder = work / "field" / stage
+    name = name or stage
+    folder = work / "field" / name
     if stage == "frozen":
         model = to_field_model(load_model(work / "distill" / "best.pt", dtype="float32"), seed=cfg.seed)
     else:
-        model = load_model(work / "field" / "frozen" / "best.pt", dtype="float32")
+        model = load_model(start or work / "field" / "frozen" / "best.pt", dtype="float32")
     z = [int(v) for v in model.atomic_numbers.tolist()]
     r_max = float(model.r_max)
     resp_train, resp_valid = _response_items(z, r_max)
@@ -247,9 +254,9 @@ def run_field(work: Path, stage: str, wall: float, tolerance: float = FIELD_TOLE
     t0 = time.time()
     summary = train(model, resp_train, resp_valid + (valid_efs + valid_hvp if stage == "joint" else []), cfg,
                     folder, replay_items=train_efs + train_hvp if stage == "joint" else (),
-                    metadata={"stage": f"v4-field-{stage}", "teacher": TEACHER_NAME}, guard=guard)
+                    metadata={"stage": f"v4-field-{name}", "teacher": TEACHER_NAME}, guard=guard)
     last = summary["history"][-1] if summary["history"] else None
-    record(work, f"field-{stage}", {"wall_s": time.time() - t0, "n_response_train": len(resp_train),
+    record(work, f"field-{name}", {"wall_s": time.time() - t0, "start": str(start) if start else None, "n_response_train": len(resp_train),
                                     "n_response_valid": len(resp_valid), "epochs": summary["epochs"],
                                     "steps": summary["steps"], "reference_distilled": reference,
                                     "stopped_by_guard": summary.get("stopped_by_guard"),

@@ -38,7 +38,9 @@ def _history(path: Path) -> list[dict[str, Any]]:
 def field_curve_lines(campaign: Path) -> list[str]:
     """Per-epoch valid metrics of the field stages (frozen backbone, then joint with replay)."""
     rows = []
-    for stage in ("frozen", "joint"):
+    stages = sorted((d.name for d in (campaign / "field").glob("*") if d.is_dir()),
+                    key=lambda n: (n != "frozen", n))
+    for stage in stages:
         for h in _history(campaign / "field" / stage / "state.pt"):
             rows.append(f"| {stage} | {h['epoch']} | {h['step']} | {h['wall_s']:.0f} | {h['lr']:.1e} | "
                         f"{_f(h.get('valid_z_mae'), 3)} | {_f(h.get('valid_eps_mae'), 3)} | "
