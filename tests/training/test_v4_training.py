@@ -243,6 +243,22 @@ def test_v4_field_stages_frozen_then_guarded_joint(tmp_path, monkeypatch):
     assert summary["stopped_by_guard"] and summary["epochs"] == 1
     stages = json.loads((work / "stages.json").read_text())
     assert stages["field-joint"]["calls"][0]["stopped_by_guard"].startswith("valid f_mae")
+    # a second joint phase from a given model keeps the first phase's folder and record
+    v4.run_field(work, "joint", wall=60, start=work / "field" / "frozen" / "best.pt", name="joint2")
+    stages = json.loads((work / "stages.json").read_text())
+    assert "field-joint2" in stages and stages["field-joint2"]["calls"][0]["start"].endswith("best.pt")
+    assert (work / "field" / "joint2" / "best.pt").is_file() and (work / "field" / "joint" / "state.pt").is_file()
+    # snapshot: field phases keep best.pt + history.json (no optimiser state); the card reads the history
+    from macefield_flows.training.v4_card_results import field_curve_lines
+
+    camp = tmp_path / "campaign2"
+    v4.snapshot(work, camp)
+    assert not (camp / "field" / "joint2" / "state.pt").exists() and (camp / "distill" / "state.pt").is_file()
+    history = json.loads((camp / "field" / "joint2" / "history.json").read_text())
+    assert len(history) == 2
+    lines = field_curve_lines(camp)
+    assert sum(line.startswith("| joint2 |") for line in lines) == 2
+    assert sum(line.startswith("| frozen |") for line in lines) == 2
 
 
 def test_v4_card_section_renders_and_survives_card_regeneration(tmp_path):

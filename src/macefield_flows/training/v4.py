@@ -70,13 +70,23 @@ def snapshot(work: Path, dest: Path = CAMPAIGN) -> list[str]:
                 copied.append(str(target))
     field_stages = sorted(f"field/{d.name}" for d in (work / "field").glob("*") if d.is_dir())
     for stage in ("distill", *field_stages):
-        for name in ("state.pt", "best.pt"):
+        # distillation resumes from its optimiser state; a field phase restarts from a best.pt
+        # (``v4-field --start``), so only its model and its history (JSON) are kept: small commits
+        for name in ("state.pt", "best.pt") if stage == "distill" else ("best.pt",):
             src = work / stage / name
             if src.is_file():
                 target = dest / stage / name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(src, target)
                 copied.append(str(target))
+        if stage != "distill" and (work / stage / "state.pt").is_file():
+            import torch
+
+            state = torch.load(work / stage / "state.pt", map_location="cpu", weights_only=True)["state"]
+            target = dest / stage / "history.json"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(json.dumps(state["history"], indent=1))
+            copied.append(str(target))
     for name in ("stages.json",):
         if (work / name).is_file():
             shutil.copy2(work / name, dest / name)

@@ -28,8 +28,10 @@ def _load(campaign: Path, prefix: str) -> dict[str, dict[str, Any]]:
 
 
 def _history(path: Path) -> list[dict[str, Any]]:
+    """Per-epoch history from a checkpoint, or from the ``history.json`` a snapshot keeps beside it."""
     if not path.is_file():
-        return []
+        js = path.with_name("history.json")
+        return list(json.loads(js.read_text())) if js.is_file() else []
     import torch
 
     return list(torch.load(path, map_location="cpu", weights_only=True)["state"]["history"])
