@@ -21,25 +21,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from macefield_flows.training.textbook_checks import EV_A3_TO_GPA, force_constants
+from macefield_flows.training.textbook_checks import EV_A3_TO_GPA, force_constants, strained
 
 STRAIN = 0.005
-_SHEAR = {3: (1, 2), 4: (0, 2), 5: (0, 1)}
-
-
-def _strained(atoms, j: int, amount: float):
-    """Copy of ``atoms`` under Voigt strain component ``j`` of ``amount`` (engineering shear)."""
-    e = np.zeros((3, 3))
-    if j < 3:
-        e[j, j] = amount
-    else:
-        p, q = _SHEAR[j]
-        e[p, q] = e[q, p] = amount / 2
-    moved = atoms.copy()
-    moved.set_cell(atoms.cell.array @ (np.eye(3) + e), scale_atoms=True)
-    return moved
-
-
 def relaxed_ion_elastic_fd(atoms, calc, strain: float = STRAIN) -> dict[str, Any]:
     """Clamped- and relaxed-ion elastic tensors (6x6 Voigt, GPa) by finite differences.
 
@@ -57,7 +41,7 @@ def relaxed_ion_elastic_fd(atoms, calc, strain: float = STRAIN) -> dict[str, Any
     for j in range(6):
         stress, forces = [], []
         for sign in (1.0, -1.0):
-            moved = _strained(atoms, j, sign * strain)
+            moved = strained(atoms, j, sign * strain)
             moved.calc = calc
             stress.append(moved.get_stress(voigt=True))
             forces.append(moved.get_forces().ravel())

@@ -86,20 +86,26 @@ def gamma_frequencies(atoms, calc) -> np.ndarray:
     return np.sort(gamma_phonons(force_constants(atoms, calc), atoms.get_masses()).frequencies)
 
 
+def strained(atoms, j: int, amount: float):
+    """Copy of ``atoms`` under Voigt strain component ``j`` of ``amount`` (engineering shear strain)."""
+    e = np.zeros((3, 3))
+    if j < 3:
+        e[j, j] = amount
+    else:
+        p, q = {3: (1, 2), 4: (0, 2), 5: (0, 1)}[j]
+        e[p, q] = e[q, p] = amount / 2
+    moved = atoms.copy()
+    moved.set_cell(atoms.cell.array @ (np.eye(3) + e), scale_atoms=True)
+    return moved
+
+
 def elastic_cubic(atoms, calc, strain: float = STRAIN) -> dict[str, float]:
     """Clamped-ion C11, C12, C44 (GPa) from stress differences (Voigt xx,yy,zz,yz,xz,xy)."""
     c = np.zeros((6, 6))
     for j in range(6):
         s = []
         for sign in (1.0, -1.0):
-            e = np.zeros((3, 3))
-            if j < 3:
-                e[j, j] = sign * strain
-            else:
-                p, q = {3: (1, 2), 4: (0, 2), 5: (0, 1)}[j]
-                e[p, q] = e[q, p] = sign * strain / 2  # engineering shear strain = strain
-            moved = atoms.copy()
-            moved.set_cell(atoms.cell.array @ (np.eye(3) + e), scale_atoms=True)
+            moved = strained(atoms, j, sign * strain)
             moved.calc = calc
             s.append(moved.get_stress(voigt=True))
         c[:, j] = (s[0] - s[1]) / (2 * strain) * EV_A3_TO_GPA
