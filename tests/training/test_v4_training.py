@@ -232,8 +232,8 @@ def test_v4_field_stages_frozen_then_guarded_joint(tmp_path, monkeypatch):
     items = make_items(resp, [11, 17], ARCH.r_max, "response")
     monkeypatch.setattr(v4, "_response_items", lambda z, r_max: (items, items))
     base_field = v4.field_settings
-    monkeypatch.setattr(v4, "field_settings", lambda stage, wall, factor=0.05: TrainSettings(
-        **{**base_field(stage, wall, factor).__dict__, "max_epochs": 2, "batch_size": 2, "dtype": "float64"}))
+    monkeypatch.setattr(v4, "field_settings", lambda *args: TrainSettings(
+        **{**base_field(*args).__dict__, "max_epochs": 2, "batch_size": 2, "dtype": "float64"}))
     v4.run_field(work, "frozen", wall=60)
     distilled = load_model(work / "distill" / "best.pt", dtype="float64")
     frozen = load_model(work / "field" / "frozen" / "best.pt", dtype="float64")
@@ -244,9 +244,12 @@ def test_v4_field_stages_frozen_then_guarded_joint(tmp_path, monkeypatch):
     stages = json.loads((work / "stages.json").read_text())
     assert stages["field-joint"]["calls"][0]["stopped_by_guard"].startswith("valid f_mae")
     # a second joint phase from a given model keeps the first phase's folder and record
-    v4.run_field(work, "joint", wall=60, start=work / "field" / "frozen" / "best.pt", name="joint2")
+    v4.run_field(work, "joint", wall=60, start=work / "field" / "frozen" / "best.pt", name="joint2",
+                 tolerance=5.0, w_eps=7.0)
     stages = json.loads((work / "stages.json").read_text())
     assert "field-joint2" in stages and stages["field-joint2"]["calls"][0]["start"].endswith("best.pt")
+    joint2 = stages["field-joint2"]["calls"][0]
+    assert joint2["tolerance"] == 5.0 and joint2["settings"]["w_eps"] == 7.0 and not joint2["stopped_by_guard"]
     assert (work / "field" / "joint2" / "best.pt").is_file() and (work / "field" / "joint" / "state.pt").is_file()
     # snapshot: field phases keep best.pt + history.json (no optimiser state); the card reads the history
     from macefield_flows.training.v4_card_results import field_curve_lines

@@ -254,13 +254,17 @@ def v4_field_cmd(work: Path = V4_WORK,
                  start: Optional[Path] = typer.Option(None, help="joint stage: start from this model file "
                                                       "(default: WORK/field/frozen/best.pt)"),
                  name: Optional[str] = typer.Option(None, help="folder under WORK/field and stage record "
-                                                    "name (default: the stage)")) -> None:
+                                                    "name (default: the stage)"),
+                 tolerance: float = typer.Option(0.10, help="joint stage: allowed fractional rise of the valid "
+                                                 "force/HVP MAE over the distilled backbone's"),
+                 w_eps: float = typer.Option(3.0, help="weight of the eps_inf loss")) -> None:
     """v4: field training on Z* + eps_inf: backbone frozen first, then joint with replay and a guard."""
     from macefield_flows.training.v4 import run_field
 
     _setup(threads)
     try:
-        summary = run_field(work, stage, wall, backbone_lr_factor=backbone_lr_factor, start=start, name=name)
+        summary = run_field(work, stage, wall, tolerance=tolerance, backbone_lr_factor=backbone_lr_factor,
+                            start=start, name=name, w_eps=w_eps)
     except (ValueError, FileNotFoundError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1)
