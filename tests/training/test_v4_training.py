@@ -332,3 +332,46 @@ def test_max_batches_per_epoch_gives_short_epochs(tmp_path):
                         max_batches_per_epoch=2)
     summary = train(model, items, items, cfg, tmp_path / "d")
     assert summary["epochs"] == 3 and summary["steps"] == 6
+
+
+def test_v4_distill_data_subset_runs_share_the_model_config(tmp_path, monkeypatch):
+    """``train_chunks=k`` trains on the first k chunks only, with the main run's config and initial weights."""
+    import json
+
+    import torch
+
+    from macefield_flows.model.io import load_model
+    from macefield_flows.training import v4
+
+    rng = np.random.default_rng(5)
+    sizes = {"train-000": 3, "train-001": 2, "valid-000": 2}
+    for k, (stem, n) in enumerate(sizes.items()):
+        samples = _samples(n, seed=10 + k)
+        for s in samples:
+            s.dataset, s.split, s.meta = "petretto2018_dfpt_becs_epsinf_e3nn", stem[:5], {"kind": "efs"}
+        hvps = [HVP(i, random_direction(4, rng), rng.normal(scale=0.5, size=(4, 3))) for i in range(n)]
+        save_chunk(Chunk(samples=samples, hvps=hvps), tmp_path / "w" / "labels" / f"{stem}.npz", "toy")
+    monkeypatch.setattr(v4, "v4_arch", lambda: ARCH)
+    monkeypatch.setattr(v4, "model_elements", lambda work: [11, 17])
+    base = v4.distill_settings
+    monkeypatch.setattr(v4, "distill_settings", lambda wall: TrainSettings(
+        **{**base(wall).__dict__, "batch_size": 2, "device": "cpu", "lr": 0.0}))  # lr 0: weights stay at init
+    work = tmp_path / "w"
+    with pytest.raises(ValueError, match="own name"):
+        v4.run_distill(work, wall=60, train_chunks=1)
+    with pytest.raises(FileNotFoundError, match="main distillation"):
+        v4.run_distill(work, wall=60, train_chunks=1, name="distill-c1")
+    v4.run_distill(work, wall=60, max_epochs=1)
+    v4.run_distill(work, wall=60, train_chunks=1, max_epochs=1, name="distill-c1")
+    stages = json.loads((work / "stages.json").read_text())
+    full, sub = stages["distill"]["calls"][0], stages["distill-c1"]["calls"][0]
+    assert (full["n_train_efs"], full["n_train_hvp"]) == (5, 5)
+    assert (sub["n_train_efs"], sub["n_train_hvp"], sub["train_chunks"]) == (3, 3, 1)
+    assert sub["n_valid_efs"] == full["n_valid_efs"] == 2 and sub["epochs"] == 1
+    main, subset = (load_model(work / d / "best.pt", dtype="float64") for d in ("distill", "distill-c1"))
+    assert main.json_config == subset.json_config
+    for (k, a), (_, b) in zip(main.state_dict().items(), subset.state_dict().items()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=k)
+    camp = tmp_path / "campaign"
+    v4.snapshot(work, camp)
+    assert (camp / "distill-c1" / "history.json").is_file() and not list((camp / "distill-c1").glob("*.pt"))

@@ -137,13 +137,17 @@ def v4_labels_cmd(work: Path = V4_WORK,
 
 @train_app.command("v4-distill")
 def v4_distill_cmd(work: Path = V4_WORK, wall: float = typer.Option(1800.0, help="seconds for this call"),
-                   threads: int = typer.Option(1, help="torch CPU threads")) -> None:
+                   threads: int = typer.Option(1, help="torch CPU threads"),
+                   train_chunks: Optional[int] = typer.Option(None, help="learning curve over data: train on "
+                                                              "the first N label chunks (needs --name)"),
+                   max_epochs: Optional[int] = typer.Option(None, help="stop after this many epochs"),
+                   name: str = typer.Option("distill", help="folder under WORK and stage record name")) -> None:
     """v4: distil SevenNet-0 (EFS + Hessian-vector products) into 64 channels (resumes from state.pt)."""
     from macefield_flows.training.v4 import run_distill
 
     _setup(threads)
     try:
-        summary = run_distill(work, wall)
+        summary = run_distill(work, wall, train_chunks=train_chunks, max_epochs=max_epochs, name=name)
     except (ValueError, FileNotFoundError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1)

@@ -244,12 +244,15 @@ def load_chunk(path: str | Path) -> Chunk:
     return Chunk(samples=samples, hvps=hvps)
 
 
-def load_label_dir(folder: str | Path, split: str) -> Chunk:
-    """All chunks ``<split>-*.npz`` of ``folder`` merged into one (HVP indices shifted)."""
+def load_label_dir(folder: str | Path, split: str, max_chunks: Optional[int] = None) -> Chunk:
+    """All chunks ``<split>-*.npz`` of ``folder`` merged into one (HVP indices shifted).
+
+    ``max_chunks``: only the first chunks in name order (chunks hold materials in seeded random
+    order, so the first k chunks are a random material-level subset).
+    """
     merged = Chunk(samples=[], hvps=[])
-    for path in sorted(Path(folder).glob(f"{split}-*.npz")):
-        if path.name.endswith(".tmp.npz"):
-            continue
+    paths = [p for p in sorted(Path(folder).glob(f"{split}-*.npz")) if not p.name.endswith(".tmp.npz")]
+    for path in paths[:max_chunks]:
         c = load_chunk(path)
         shift = len(merged.samples)
         merged.samples += c.samples

@@ -18,7 +18,7 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -69,10 +69,13 @@ def snapshot(work: Path, dest: Path = CAMPAIGN) -> list[str]:
                 shutil.copy2(path, target)
                 copied.append(str(target))
     field_stages = sorted(f"field/{d.name}" for d in (work / "field").glob("*") if d.is_dir())
-    for stage in ("distill", *field_stages):
+    data_curve = sorted(d.name for d in work.glob("distill-*") if d.is_dir())
+    for stage in ("distill", *field_stages, *data_curve):
         # distillation resumes from its optimiser state; a field phase restarts from a best.pt
-        # (``v4-field --start``), so only its model and its history (JSON) are kept: small commits
-        for name in ("state.pt", "best.pt") if stage == "distill" else ("best.pt",):
+        # (``v4-field --start``), so only its model and its history (JSON) are kept; the
+        # data-subset runs (learning curve over data) keep their history only: small commits
+        keep = ("state.pt", "best.pt") if stage == "distill" else () if stage in data_curve else ("best.pt",)
+        for name in keep:
             src = work / stage / name
             if src.is_file():
                 target = dest / stage / name
@@ -114,13 +117,14 @@ def distill_settings(wall: float):
                          plateau_patience=3, max_batches_per_epoch=300, device="cpu")
 
 
-def _label_items(work: Path, split: str, z: list[int], r_max: float):
-    """EFS items (without the +-h HVP points) and HVP items of ``split``, restricted to ``z``."""
-    from macefield_flows.training.curvature_labels import HVP, load_label_dir
+def _label_items(work: Path, split: str, z: list[int], r_max: float, max_chunks: Optional[int] = None):
+    """EFS items (without the +-h HVP points) and HVP items of ``split``, restricted to ``z``
+    (and to the first ``max_chunks`` label chunks when given)."""
+    from macefield_flows.training.curvature_labels import load_label_dir
     from macefield_flows.training.data import check_training_samples
     from macefield_flows.training.trainer import make_hvp_items, make_items
 
-    chunk = load_label_dir(work / "labels", split)
+    chunk = load_label_dir(work / "labels", split, max_chunks)
     if split == "train":
         check_training_samples(chunk.samples)
     ok = [set(int(v) for v in s.atoms.get_atomic_numbers()) <= set(z) for s in chunk.samples]
@@ -141,8 +145,15 @@ def model_elements(work: Path) -> list[int]:
     return elements_of(load_label_dir(work / "labels", "train").samples)
 
 
-def run_distill(work: Path, wall: float) -> dict[str, Any]:
-    """Distil the teacher's labels (EFS + HVP) into a 64-channel backbone; resumes from state.pt."""
+def run_distill(work: Path, wall: float, train_chunks: Optional[int] = None, max_epochs: Optional[int] = None,
+                name: str = "distill") -> dict[str, Any]:
+    """Distil the teacher's labels (EFS + HVP) into a 64-channel backbone; resumes from state.pt.
+
+    The learning curve over data: ``train_chunks=k`` trains on the first k train label chunks (a
+    random material-level subset of k x 100 materials) in ``work/<name>`` with the main
+    distillation's model config (same element table, E0s and scales, so the valid set and the
+    architecture are identical and only the training data differ), for ``max_epochs`` epochs.
+    """
     import torch
 
     from macefield_flows.model.config import build_field_mace
@@ -153,7 +164,16 @@ def run_distill(work: Path, wall: float) -> dict[str, Any]:
 
     arch = v4_arch()
     cfg = distill_settings(wall)
-    state_path = work / "distill" / "state.pt"
+    if max_epochs is not None:
+        cfg = replace(cfg, max_epochs=max_epochs)
+    if train_chunks is not None and name == "distill":
+        raise ValueError("a data-subset run needs its own name (e.g. distill-c4), not 'distill'")
+    state_path = work / name / "state.pt"
+    main_state = work / "distill" / "state.pt"
+    if not state_path.is_file() and train_chunks is not None:
+        if not main_state.is_file():
+            raise FileNotFoundError(f"{main_state}: the subset runs reuse the main distillation's model config")
+        state_path = main_state  # config only; the weights start fresh below
     if state_path.is_file():
         config = torch.load(state_path, map_location="cpu", weights_only=True)["config"]
         z = [int(v) for v in config["atomic_numbers"]]
@@ -166,13 +186,13 @@ def run_distill(work: Path, wall: float) -> dict[str, Any]:
         config = base_model_config(train_samples, z, arch)
     torch.manual_seed(cfg.seed)
     model = build_field_mace(config, dtype=torch.float32)
-    train_efs, train_hvp, _ = _label_items(work, "train", z, arch.r_max)
+    train_efs, train_hvp, _ = _label_items(work, "train", z, arch.r_max, train_chunks)
     valid_efs, valid_hvp, _ = _label_items(work, "valid", z, arch.r_max)
     t0 = time.time()
-    summary = train(model, train_efs + train_hvp, valid_efs + valid_hvp, cfg, work / "distill",
-                    metadata={"stage": "v4-distill", "teacher": TEACHER_NAME})
+    summary = train(model, train_efs + train_hvp, valid_efs + valid_hvp, cfg, work / name,
+                    metadata={"stage": f"v4-{name}", "teacher": TEACHER_NAME})
     last = summary["history"][-1] if summary["history"] else None
-    record(work, "distill", {"wall_s": time.time() - t0, "n_train_efs": len(train_efs),
+    record(work, name, {"wall_s": time.time() - t0, "train_chunks": train_chunks, "n_train_efs": len(train_efs),
                              "n_train_hvp": len(train_hvp), "n_valid_efs": len(valid_efs),
                              "n_valid_hvp": len(valid_hvp), "epochs": summary["epochs"],
                              "steps": summary["steps"], "train_wall_s_total": summary["wall_s"],
