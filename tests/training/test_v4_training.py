@@ -375,3 +375,30 @@ def test_v4_distill_data_subset_runs_share_the_model_config(tmp_path, monkeypatc
     camp = tmp_path / "campaign"
     v4.snapshot(work, camp)
     assert (camp / "distill-c1" / "history.json").is_file() and not list((camp / "distill-c1").glob("*.pt"))
+
+
+def test_data_curve_compares_runs_at_one_step_and_recovers_a_power_law(tmp_path):
+    """Synthetic runs on an exact power law y = 2 N^-0.5: the fit gives back a and b, and N for the target."""
+    import json
+
+    from macefield_flows.training.v4_card_results import data_curve_lines, power_law
+
+    a, b = power_law([100.0, 400.0, 1600.0], [2 * 100**-0.5, 2 * 400**-0.5, 2 * 1600**-0.5])
+    assert a == pytest.approx(2.0, rel=1e-9) and b == pytest.approx(0.5, rel=1e-9)
+    stages = {}
+    for name, n, steps in (("distill-c1", 100, 450), ("distill-c4", 400, 500), ("distill", 1600, 900)):
+        history = [{"epoch": e, "step": 100 * (e + 1), "wall_s": 1.0, "lr": 1e-3, "train_f_mae": 0.01,
+                    # the value at step 400-450 follows the law; later epochs are better (must not be used)
+                    "valid_f_mae": 2 * n**-0.5 * (1.0 if 100 * (e + 1) <= 450 else 0.5), "valid_hvp_mae": 0.3}
+                   for e in range(steps // 100)]
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "history.json").write_text(json.dumps(history))
+        stages[name] = {"calls": [{"steps": steps, "n_train_efs": n, "n_train_hvp": n // 4,
+                                   "train_chunks": None if name == "distill" else int(name[-1])}]}
+    (tmp_path / "stages.json").write_text(json.dumps(stages))
+    text = "\n".join(data_curve_lines(tmp_path, target_force_mae=0.02))
+    assert "compared at step 450" in text
+    assert "| distill-c4 | 4 | 400 | 100 | 400 |" in text and "| distill | all | 1600 | 400 | 400 |" in text
+    # 2 N^-0.5 = 0.02 -> N = 1e4 = 6.25 x 1600
+    assert "= 2 N_EFS^-0.500" in text and "about 1e+04 EFS labels (6.25x the present set)" in text
+    assert "went on to step 900: valid force MAE 0.025" in text

@@ -58,6 +58,62 @@ def field_curve_lines(campaign: Path) -> list[str]:
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |", *rows, ""]
 
 
+def _at_step(history: list[dict[str, Any]], step: int) -> Optional[dict[str, Any]]:
+    """The last epoch record at or before ``step`` (None when the run had not got there)."""
+    done = [h for h in history if h["step"] <= step]
+    return done[-1] if done else None
+
+
+def power_law(n: list[float], y: list[float]) -> tuple[float, float]:
+    """Least-squares fit y = a n^-b in log-log; returns (a, b)."""
+    import numpy as np
+
+    slope, intercept = np.polyfit(np.log(n), np.log(y), 1)
+    return float(math.exp(intercept)), float(-slope)
+
+
+def data_curve_lines(campaign: Path, target_force_mae: float = 0.06) -> list[str]:
+    """Learning curve over data: valid force/HVP MAE of the data-subset distillations (``distill-c*``,
+    the first k label chunks) and of the main run at the same step, with a power-law extrapolation."""
+    stages = json.loads((campaign / "stages.json").read_text()) if (campaign / "stages.json").is_file() else {}
+    runs = {name: entry["calls"][-1] for name, entry in stages.items()
+            if name.startswith("distill-c") and entry.get("calls")}
+    if not runs or "distill" not in stages:
+        return []
+    step = min(int(c["steps"]) for c in runs.values())
+    points = []
+    for name, call in sorted(runs.items(), key=lambda kv: kv[1]["n_train_efs"]):
+        rec = _at_step(_history(campaign / name / "state.pt"), step)
+        if rec is not None:
+            points.append((name, call["train_chunks"], call["n_train_efs"], call["n_train_hvp"], rec))
+    full_call = stages["distill"]["calls"][-1]
+    full_hist = _history(campaign / "distill" / "state.pt")
+    rec = _at_step(full_hist, step)
+    if rec is not None:
+        points.append(("distill", None, full_call["n_train_efs"], full_call["n_train_hvp"], rec))
+    rows = [f"| {name} | {chunks if chunks is not None else 'all'} | {n_efs} | {n_hvp} | {r['step']} | "
+            f"{_f(r.get('train_f_mae'), 3)} | {_f(r.get('valid_f_mae'), 3)} | {_f(r.get('valid_hvp_mae'), 3)} |"
+            for name, chunks, n_efs, n_hvp, r in points]
+    lines = ["### Learning curve over data (distillation, valid split vs the teacher)", "",
+             "The same model config, initial weights, settings and valid set; only the training labels differ "
+             f"(the first k chunks of 100 train materials). Each compared at step {step} (the main run's record "
+             "at the same step).", "",
+             "| run | train chunks | EFS labels | HVP labels | step | train force MAE (eV/A) | "
+             "valid force MAE (eV/A) | valid HVP MAE (eV/A^2) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |", *rows, ""]
+    if len(points) >= 3:
+        a, b = power_law([p[2] for p in points], [p[4]["valid_f_mae"] for p in points])
+        need = (a / target_force_mae) ** (1.0 / b) if b > 0 else float("inf")
+        lines += [f"Power-law fit valid force MAE = {a:.3g} N_EFS^-{b:.3f}: a valid force MAE of "
+                  f"{target_force_mae} eV/A would need about {need:.3g} EFS labels "
+                  f"({need / points[-1][2]:.3g}x the present set) at this step budget.", ""]
+    final = full_hist[-1] if full_hist else None
+    if final is not None:
+        lines += [f"The main run went on to step {final['step']}: valid force MAE {final['valid_f_mae']:.3f} eV/A "
+                  f"(train {final['train_f_mae']:.3f}).", ""]
+    return lines
+
+
 def field_check_lines(campaign: Path) -> list[str]:
     checks = {k: c["field"] for k, c in _load(campaign, "check-").items() if "field" in c}
     if not checks:
@@ -206,5 +262,5 @@ def target_table_lines(campaign: Path) -> list[str]:
 
 def result_lines(campaign: Path) -> list[str]:
     """Every results block, in reading order."""
-    return (field_curve_lines(campaign) + field_check_lines(campaign) + compare_lines(campaign)
+    return (data_curve_lines(campaign) + field_curve_lines(campaign) + field_check_lines(campaign) + compare_lines(campaign)
             + eval_lines(campaign) + target_table_lines(campaign))
