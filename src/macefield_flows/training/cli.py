@@ -261,14 +261,16 @@ def v4_field_cmd(work: Path = V4_WORK,
                                                     "name (default: the stage)"),
                  tolerance: float = typer.Option(0.10, help="joint stage: allowed fractional rise of the valid "
                                                  "force/HVP MAE over the distilled backbone's"),
-                 w_eps: float = typer.Option(3.0, help="weight of the eps_inf loss")) -> None:
+                 w_eps: float = typer.Option(3.0, help="weight of the eps_inf loss"),
+                 lr: Optional[float] = typer.Option(None, help="field blocks' learning rate (default 3e-2 "
+                                                    "frozen, 4e-3 joint; backbone: lr x factor)")) -> None:
     """v4: field training on Z* + eps_inf: backbone frozen first, then joint with replay and a guard."""
     from macefield_flows.training.v4 import run_field
 
     _setup(threads)
     try:
         summary = run_field(work, stage, wall, tolerance=tolerance, backbone_lr_factor=backbone_lr_factor,
-                            start=start, name=name, w_eps=w_eps)
+                            start=start, name=name, w_eps=w_eps, lr=lr)
     except (ValueError, FileNotFoundError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1)
