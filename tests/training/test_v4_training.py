@@ -402,3 +402,30 @@ def test_data_curve_compares_runs_at_one_step_and_recovers_a_power_law(tmp_path)
     # 2 N^-0.5 = 0.02 -> N = 1e4 = 6.25 x 1600
     assert "= 2 N_EFS^-0.500" in text and "about 1e+04 EFS labels (6.25x the present set)" in text
     assert "went on to step 900: valid force MAE 0.025" in text
+
+
+def test_export_model_file_registers_and_round_trips(tmp_path):
+    """The exported float64 file reproduces the trained model; the default moves only when asked."""
+    import json
+
+    from macefield_flows.model.io import load_model, save_model
+    from macefield_flows.training.pipeline import export_model_file
+
+    samples = _samples(2, seed=3)
+    model = to_field_model(_model(samples), seed=0)
+    src = tmp_path / "best.pt"
+    save_model(model, src)
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "registry.json").write_text(json.dumps({"default": "old", "models": {"old": {"file": "old.pt"}}}))
+    entry = export_model_file(src, "candidate", "toy", ["toy:train"], {"distill": {"wall_s_total": 5.0}},
+                              models_dir=models, register=False)
+    reg = json.loads((models / "registry.json").read_text())
+    assert reg["default"] == "old" and reg["models"]["candidate"]["sha256"] == entry["sha256"]
+    export_model_file(src, "candidate", "toy", ["toy:train"], {}, models_dir=models, register=True)
+    assert json.loads((models / "registry.json").read_text())["default"] == "candidate"
+    exported = load_model(models / "candidate.pt", dtype="float64")
+    original = load_model(src, dtype="float64")
+    atoms = samples[0].atoms
+    np.testing.assert_allclose(_forces(exported, atoms), _forces(original, atoms), rtol=0, atol=1e-12)
+    assert exported.model_info.metadata["teacher"] == "toy"

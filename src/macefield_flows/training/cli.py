@@ -87,7 +87,8 @@ def refine_cmd(work: Path = typer.Option(Path("runs/small-v2"), "--work", help="
 @train_app.command("export")
 def export_cmd(work: Path = WORK,
                name: Optional[str] = typer.Option(None, help="model name (default: macefield-<work folder name>)"),
-               register: bool = typer.Option(True, help="make it the registry default")) -> None:
+               register: bool = typer.Option(True, help="make it the registry default (it is registered "
+                                             "either way)")) -> None:
     """Best-valid fine-tuned model -> data/models/<name>.pt + data/models/registry.json."""
     from macefield_flows.training.pipeline import export_model
 
@@ -278,6 +279,27 @@ def v4_field_cmd(work: Path = V4_WORK,
     typer.echo(f"epochs {summary['epochs']}, valid Z* MAE {last.get('valid_z_mae', float('nan')):.3f} e, "
                f"eps_inf MAE {last.get('valid_eps_mae', float('nan')):.3f}"
                + (f"; stopped: {summary['stopped_by_guard']}" if summary.get("stopped_by_guard") else ""))
+
+
+@train_app.command("v4-export")
+def v4_export_cmd(work: Path = V4_WORK,
+                  model: Path = typer.Option(..., help="trained field model file (e.g. WORK/field/joint7/best.pt)"),
+                  name: str = typer.Option("macefield-small-v4", help="registry name"),
+                  default: bool = typer.Option(False, help="also make it the registry default")) -> None:
+    """v4: a trained model -> data/models/NAME.pt (float64) + its registry entry."""
+    import json
+
+    from macefield_flows.training.pipeline import export_model_file
+    from macefield_flows.training.teacher import TEACHER_NAME
+
+    _setup(1)
+    stages = json.loads((work / "stages.json").read_text()) if (work / "stages.json").is_file() else {}
+    entry = export_model_file(model, name, TEACHER_NAME,
+                              ["petretto2018_dfpt_becs_epsinf_e3nn:train", "mp_dielectric_petousis2017:train",
+                               f"{TEACHER_NAME} labels of train-split structures (project-generated, campaign/v4)"],
+                              stages, register=default)
+    typer.echo(f"{entry['file']} sha256 {entry['sha256']} ({entry['size_bytes']} bytes)"
+               + (", registry default" if default else ""))
 
 
 @train_app.command("v4-card")

@@ -370,21 +370,30 @@ def run_all(work: str | Path, distill_wall_s: float = 1500.0, finetune_wall_s: f
 def export_model(work: str | Path, name: str = "macefield-small-v1",
                  models_dir: Optional[str | Path] = None, register: bool = True) -> dict[str, Any]:
     """Best-valid fine-tuned model -> ``data/models/<name>.pt`` (float64) + registry entry."""
-    import torch
-
-    from macefield_flows.model.io import describe_model, load_model, save_model
     from macefield_flows.training.labels import TEACHER
-    from macefield_flows.training.registry import MODELS_DIR, register_model
 
     work = Path(work)
-    models_dir = Path(models_dir) if models_dir else MODELS_DIR
-    model = load_model(work / "finetune" / "best.pt", dtype="float64")
     stages = json.loads((work / "stages.json").read_text()) if (work / "stages.json").is_file() else {}
+    entry = export_model_file(work / "finetune" / "best.pt", name, TEACHER,
+                              ["petretto2018_dfpt_becs_epsinf_e3nn:train", "mp_dielectric_petousis2017:train",
+                               "CHGNet labels (project-generated)"], stages, models_dir, register)
+    (work / "export.json").write_text(json.dumps(entry, indent=1))
+    return entry
+
+
+def export_model_file(model_path: str | Path, name: str, teacher: str, training_data: list[str],
+                      stages: dict[str, Any], models_dir: Optional[str | Path] = None,
+                      register: bool = True) -> dict[str, Any]:
+    """A trained model file -> ``<models_dir>/<name>.pt`` (float64, provenance metadata) + registry entry
+    (the registry default when ``register``); returns the entry."""
+    from macefield_flows.model.io import describe_model, load_model, save_model
+    from macefield_flows.training.registry import MODELS_DIR, register_model
+
+    models_dir = Path(models_dir) if models_dir else MODELS_DIR
+    model = load_model(model_path, dtype="float64")
     info = describe_model(model)
     meta = {
-        "name": name, "card": "docs/model_card.md", "teacher": TEACHER,
-        "training_data": ["petretto2018_dfpt_becs_epsinf_e3nn:train",
-                          "mp_dielectric_petousis2017:train", "CHGNet labels (project-generated)"],
+        "name": name, "card": "docs/model_card.md", "teacher": teacher, "training_data": training_data,
         "best_epoch_finetune": model.model_info.metadata.get("epoch"),
         "valid_finetune": model.model_info.metadata.get("valid"),
         "wall_s": {k: v.get("wall_s_total", v.get("wall_s")) for k, v in stages.items()},
@@ -395,11 +404,9 @@ def export_model(work: str | Path, name: str = "macefield-small-v1",
     entry = {"name": name, "file": path.name, "sha256": sha, "size_bytes": path.stat().st_size,
              "num_parameters": info.num_parameters, "elements": info.elements, "dtype": "float64",
              "r_max": info.r_max}
-    if register:
-        register_model(name, path, sha, "docs/model_card.md", default=True,
-                       extra={k: entry[k] for k in ("size_bytes", "num_parameters", "elements", "dtype")},
-                       path=models_dir / "registry.json")
-    (work / "export.json").write_text(json.dumps(entry, indent=1))
+    register_model(name, path, sha, "docs/model_card.md", default=register,
+                   extra={k: entry[k] for k in ("size_bytes", "num_parameters", "elements", "dtype")},
+                   path=models_dir / "registry.json")
     return entry
 
 
