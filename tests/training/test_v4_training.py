@@ -400,8 +400,11 @@ def test_data_curve_compares_runs_at_one_step_and_recovers_a_power_law(tmp_path)
     assert "compared at step 450" in text
     assert "| distill-c4 | 4 | 400 | 100 | 400 |" in text and "| distill | all | 1600 | 400 | 400 |" in text
     # 2 N^-0.5 = 0.02 -> N = 1e4 = 6.25 x 1600
-    assert "= 2 N_EFS^-0.500" in text and "about 1e+04 EFS labels (6.25x the present set)" in text
+    assert "= 2 N_EFS^-0.500, so 0.02 eV/A needs about 1e+04 EFS labels (6.25x the present set)" in text
     assert "went on to step 900: valid force MAE 0.025" in text
+    # the optimistic fit uses the main run's last record (0.025 instead of 0.05): a steeper law
+    a, b = power_law([100.0, 400.0, 1600.0], [0.2, 0.1, 0.025])
+    assert f"N_EFS^-{b:.3f}" in text and b > 0.5
 
 
 def test_export_model_file_registers_and_round_trips(tmp_path):
