@@ -329,5 +329,5 @@ def v4_throughput_cmd(work: Path = V4_WORK, n: int = typer.Option(16, help="test
         typer.echo(f"error: no model file {path}", err=True)
         raise typer.Exit(1)
     res = engine_throughput({"v3": MODELS_DIR / "macefield-small-v3.pt", "v4": path}, n=n)
-    record(work, "throughput", {"wall_s": 0.0, **res})
+    record(work, "throughput", {"wall_s": 0.0, "v4_model": str(path), **res})
     typer.echo(json.dumps(res, indent=1))
