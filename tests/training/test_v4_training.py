@@ -245,11 +245,12 @@ def test_v4_field_stages_frozen_then_guarded_joint(tmp_path, monkeypatch):
     assert stages["field-joint"]["calls"][0]["stopped_by_guard"].startswith("valid f_mae")
     # a second joint phase from a given model keeps the first phase's folder and record
     v4.run_field(work, "joint", wall=60, start=work / "field" / "frozen" / "best.pt", name="joint2",
-                 tolerance=5.0, w_eps=7.0)
+                 tolerance=5.0, w_eps=7.0, w_bec=12.0, lr=1e-3)
     stages = json.loads((work / "stages.json").read_text())
     assert "field-joint2" in stages and stages["field-joint2"]["calls"][0]["start"].endswith("best.pt")
     joint2 = stages["field-joint2"]["calls"][0]
-    assert joint2["tolerance"] == 5.0 and joint2["settings"]["w_eps"] == 7.0 and not joint2["stopped_by_guard"]
+    assert joint2["tolerance"] == 5.0 and not joint2["stopped_by_guard"]
+    assert (joint2["settings"]["w_eps"], joint2["settings"]["w_bec"], joint2["settings"]["lr"]) == (7.0, 12.0, 1e-3)
     assert (work / "field" / "joint2" / "best.pt").is_file() and (work / "field" / "joint" / "state.pt").is_file()
     # snapshot: field phases keep best.pt + history.json (no optimiser state); the card reads the history
     from macefield_flows.training.v4_card_results import field_curve_lines

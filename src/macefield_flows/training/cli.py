@@ -263,6 +263,7 @@ def v4_field_cmd(work: Path = V4_WORK,
                  tolerance: float = typer.Option(0.10, help="joint stage: allowed fractional rise of the valid "
                                                  "force/HVP MAE over the distilled backbone's"),
                  w_eps: float = typer.Option(3.0, help="weight of the eps_inf loss"),
+                 w_bec: float = typer.Option(10.0, help="weight of the Born-charge (Z*) loss"),
                  lr: Optional[float] = typer.Option(None, help="field blocks' learning rate (default 3e-2 "
                                                     "frozen, 4e-3 joint; backbone: lr x factor)")) -> None:
     """v4: field training on Z* + eps_inf: backbone frozen first, then joint with replay and a guard."""
@@ -271,7 +272,7 @@ def v4_field_cmd(work: Path = V4_WORK,
     _setup(threads)
     try:
         summary = run_field(work, stage, wall, tolerance=tolerance, backbone_lr_factor=backbone_lr_factor,
-                            start=start, name=name, w_eps=w_eps, lr=lr)
+                            start=start, name=name, w_eps=w_eps, lr=lr, w_bec=w_bec)
     except (ValueError, FileNotFoundError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1)

@@ -207,12 +207,12 @@ by more than this fraction (the potential must not be traded for the field respo
 
 
 def field_settings(stage: str, wall: float, backbone_lr_factor: float = 0.05, w_eps: float = 3.0,
-                   lr: Optional[float] = None):
+                   lr: Optional[float] = None, w_bec: float = 10.0):
     """Settings of a field stage; ``lr`` (default 3e-2 frozen, 4e-3 joint) is the field blocks' rate, the
     backbone's is ``lr * backbone_lr_factor`` (joint only)."""
     from macefield_flows.training.trainer import TrainSettings
 
-    common = dict(batch_size=8, w_energy=10.0, w_bec=10.0, w_eps=w_eps, delta_eps=1.0, w_hvp=0.5,
+    common = dict(batch_size=8, w_energy=10.0, w_bec=w_bec, w_eps=w_eps, delta_eps=1.0, w_hvp=0.5,
                   delta_hvp=0.05, max_wall_s=wall, checkpoint_every=100, dtype="float32", device="cpu",
                   plateau_patience=3, seed=1, max_batches_per_epoch=150)
     if stage == "frozen":
@@ -241,7 +241,8 @@ def _response_items(z: list[int], r_max: float, n_valid: int = 120):
 
 def run_field(work: Path, stage: str, wall: float, tolerance: float = FIELD_TOLERANCE,
               backbone_lr_factor: float = 0.05, start: Optional[Path] = None,
-              name: Optional[str] = None, w_eps: float = 3.0, lr: Optional[float] = None) -> dict[str, Any]:
+              name: Optional[str] = None, w_eps: float = 3.0, lr: Optional[float] = None,
+              w_bec: float = 10.0) -> dict[str, Any]:
     """Field stage ``frozen`` (field blocks only) or ``joint`` (small backbone lr, full replay, guard).
 
     A frozen backbone learns Z* but hardly eps_inf (chi needs the E^2 terms of the backbone's
@@ -251,7 +252,8 @@ def run_field(work: Path, stage: str, wall: float, tolerance: float = FIELD_TOLE
     ``name``: folder under ``field/`` and stage name in stages.json (default: ``stage``), so a
     second joint phase (e.g. from ``field/joint/best.pt`` at a smaller backbone rate) keeps the
     first one's checkpoints and record. ``tolerance``: the guard's allowed fractional rise of the
-    valid force / HVP MAE over the distilled backbone's; ``w_eps``: weight of the eps_inf loss; ``lr``:
+    valid force / HVP MAE over the distilled backbone's; ``w_eps``, ``w_bec``: weights of the eps_inf and
+    Z* losses; ``lr``:
     the field blocks' learning rate (see :func:`field_settings`).
     """
     import torch
@@ -261,7 +263,7 @@ def run_field(work: Path, stage: str, wall: float, tolerance: float = FIELD_TOLE
     from macefield_flows.training.teacher import TEACHER_NAME
     from macefield_flows.training.trainer import evaluate_loss, train
 
-    cfg = field_settings(stage, wall, backbone_lr_factor, w_eps, lr)
+    cfg = field_settings(stage, wall, backbone_lr_factor, w_eps, lr, w_bec)
     name = name or stage
     folder = work / "field" / name
     if stage == "frozen":
