@@ -276,6 +276,12 @@ def test_v4_card_section_renders_and_survives_card_regeneration(tmp_path):
     camp.mkdir()
     record(camp, "labels", {"chunk": "train-000.npz", "wall_s": 12.0})
     record(camp, "labels", {"chunk": "train-001.npz", "wall_s": 8.0})
+    record(camp, "field-frozen", {"wall_s": 5.0, "settings": {"lr": 0.03, "backbone_lr_factor": 1.0,
+                                                              "freeze_backbone": True, "w_bec": 10.0}})
+    record(camp, "field-joint9", {"wall_s": 6.0, "tolerance": 0.5, "note": "stopped by hand",
+                                  "settings": {"lr": 0.01, "backbone_lr_factor": 0.25, "w_eps": 3.0}})
+    record(camp, "distill-c4", {"wall_s": 7.0, "train_chunks": 4, "n_train_efs": 1750, "n_train_hvp": 400,
+                                "steps": 4573})
     check = {"MgO": {"TO_THz": 10.6, "eps_ionic": 8.4, "C11": 269.0, "C12": 94.0, "C44": 107.0},
              "BaTiO3_cubic_gamma_THz": [-5.9, -5.9, -5.9, 0.0, 0.001, -0.002, 4.9, 4.9, 4.9]}
     (camp / "check-teacher.json").write_text(json.dumps(check))
@@ -286,6 +292,10 @@ def test_v4_card_section_renders_and_survives_card_regeneration(tmp_path):
     assert BEGIN in text and END in text
     assert "| labels | 2 | 20 |" in text and "| teacher | 10.60 | 8.40 | 269 / 94 / 107 |" in text
     assert "| -5.90 |" in text  # the soft optical mode, not an acoustic one
+    assert "| field-frozen | 1 | 5 | lr 0.03, w_bec 10.0, backbone frozen |" in text
+    assert ("| field-joint9 | 1 | 6 | lr 0.01, backbone_lr_factor 0.25, w_eps 3.0, guard tolerance 0.5; "
+            "stopped by hand |") in text
+    assert "| distill-c4 | 1 | 7 | learning curve over data: first 4 label chunks, 1750 EFS + 400 HVP" in text
     update_card(card, camp)  # replaced in place, not duplicated
     assert card.read_text().count(BEGIN) == 1
 

@@ -89,8 +89,19 @@ def render_section(campaign: Path) -> str:
             note = (f"{last.get('n_train_efs')} EFS + {last.get('n_train_hvp')} HVP train labels, "
                     f"{last.get('n_valid_efs')} + {last.get('n_valid_hvp')} valid; {last.get('epochs')} epochs, "
                     f"{last.get('steps')} steps")
+        elif name.startswith("distill-c") and last:
+            note = (f"learning curve over data: first {last.get('train_chunks')} label chunks, "
+                    f"{last.get('n_train_efs')} EFS + {last.get('n_train_hvp')} HVP, {last.get('steps')} steps")
         elif name.startswith("field") and last:
-            note = f"stopped by guard: {last.get('stopped_by_guard')}" if last.get("stopped_by_guard") else ""
+            settings = last.get("settings", {})
+            keys = ("lr", "w_bec", "w_eps") if settings.get("freeze_backbone") else (
+                "lr", "backbone_lr_factor", "w_bec", "w_eps")
+            note = ", ".join(f"{k} {settings[k]}" for k in keys if k in settings)
+            note += ", backbone frozen" if settings.get("freeze_backbone") else ""
+            if last.get("tolerance") is not None:
+                note += f", guard tolerance {last['tolerance']}"
+            stop = last.get("stopped_by_guard") or last.get("note")
+            note += f"; {'stopped by guard: ' if last.get('stopped_by_guard') else ''}{stop}" if stop else ""
         elif name == "labels":
             note = f"{len(chunks)} chunks of 100 materials (train + valid)"
         lines.append(f"| {name} | {len(calls)} | {entry.get('wall_s_total', 0.0):.0f} | {note} |")
