@@ -1,6 +1,6 @@
-"""Three textbook crystals and the shipped model's predictions on them (regression values).
+"""Three textbook crystals and each shipped model's predictions on them (regression values).
 
-Regenerate after re-exporting the model: ``python -m tests.training.textbook``.
+Regenerate after exporting or re-exporting a model: ``python -m tests.training.textbook``.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def predict(model) -> dict[str, dict]:
         res = model(data, compute_force=True, compute_stress=True, compute_bec=True,
                     compute_polarizability=True)
         out[name] = {
-            "energy": float(res["energy"][0]),
+            "energy": float(res["energy"][0].detach()),
             "forces": res["forces"].detach().numpy().tolist(),
             "stress": res["stress"][0].detach().numpy().tolist(),
             "born_charges": res["born_charges"].detach().numpy().tolist(),
@@ -45,13 +45,14 @@ def predict(model) -> dict[str, dict]:
 
 if __name__ == "__main__":  # pragma: no cover
     from macefield_flows.model.io import load_model
-    from macefield_flows.training.registry import resolve_model
+    from macefield_flows.training.registry import REGISTRY_FILE, load_registry
 
-    path = resolve_model("default")
-    model = load_model(path, dtype="float64")
-    values = {"model": path.name, "sha256": model.model_info.sha256, "predictions": predict(model)}
-    REGRESSION_FILE.write_text(json.dumps(values, indent=1) + "\n")
-    for k, v in values["predictions"].items():
-        zd = np.diagonal(np.array(v["born_charges"]), axis1=1, axis2=2)
-        print(k, "E", round(v["energy"], 4), "Z* diag", np.round(zd, 3).tolist(),
-              "eps diag", np.round(np.diag(v["eps_electronic"]), 3).tolist())
+    models = {}
+    for name, entry in sorted(load_registry()["models"].items()):
+        model = load_model(REGISTRY_FILE.parent / entry["file"], dtype="float64")
+        models[name] = {"model": entry["file"], "sha256": model.model_info.sha256, "predictions": predict(model)}
+        for k, v in models[name]["predictions"].items():
+            zd = np.diagonal(np.array(v["born_charges"]), axis1=1, axis2=2)
+            print(name, k, "E", round(v["energy"], 4), "Z* diag", np.round(zd, 3).tolist(),
+                  "eps diag", np.round(np.diag(v["eps_electronic"]), 3).tolist())
+    REGRESSION_FILE.write_text(json.dumps({"models": models}, indent=1) + "\n")
