@@ -443,3 +443,20 @@ def test_export_model_file_registers_and_round_trips(tmp_path):
     atoms = samples[0].atoms
     np.testing.assert_allclose(_forces(exported, atoms), _forces(original, atoms), rtol=0, atol=1e-12)
     assert exported.model_info.metadata["teacher"] == "toy"
+
+
+def test_card_lists_registered_v4_models_with_their_role(tmp_path):
+    import json
+
+    from macefield_flows.training.v4_card import shipped_lines
+
+    reg = tmp_path / "registry.json"
+    entry = {"file": "macefield-small-v4.pt", "sha256": "ab" * 32, "size_bytes": 10, "num_parameters": 5,
+             "elements": ["O", "Mg"]}
+    reg.write_text(json.dumps({"default": "macefield-small-v3", "models": {
+        "macefield-small-v3": {"file": "v3.pt", "sha256": "cd" * 32}, "macefield-small-v4": entry}}))
+    text = "\n".join(shipped_lines(reg))
+    assert "`macefield-small-v4` (registered, not the default (`--model macefield-small-v4`" in text
+    assert "ab" * 32 in text and "v3.pt" not in text and "2 elements" in text
+    reg.write_text(json.dumps({"default": "macefield-small-v4", "models": {"macefield-small-v4": entry}}))
+    assert "(the registry default)" in "\n".join(shipped_lines(reg))

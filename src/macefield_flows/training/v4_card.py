@@ -56,6 +56,24 @@ def _check_rows(checks: dict[str, dict[str, Any]]) -> list[str]:
     return rows
 
 
+def shipped_lines(registry_file: Path | None = None, prefix: str = "macefield-small-v4") -> list[str]:
+    """File, sha256 and use of each registered v4 model (registry names starting with ``prefix``)."""
+    from macefield_flows.training.registry import REGISTRY_FILE, load_registry
+
+    reg = load_registry(registry_file or REGISTRY_FILE)
+    lines = []
+    for name, entry in sorted(reg.get("models", {}).items()):
+        if not name.startswith(prefix):
+            continue
+        role = "the registry default" if reg.get("default") == name else (
+            f"registered, not the default (`--model {name}`, `load_model(\"{name}\")`)")
+        lines += [f"### Shipped: `{name}` ({role})", "",
+                  f"- `data/models/{entry['file']}` (project safe format, float64), sha256 `{entry['sha256']}`",
+                  f"- size {entry.get('size_bytes')} bytes, {entry.get('num_parameters')} parameters, "
+                  f"{len(entry.get('elements', []))} elements (the same as v3)", ""]
+    return lines
+
+
 def render_section(campaign: Path) -> str:
     """Markdown of the v4 section from the files under ``campaign``."""
     stages = json.loads((campaign / "stages.json").read_text()) if (campaign / "stages.json").is_file() else {}
@@ -65,7 +83,7 @@ def render_section(campaign: Path) -> str:
     lines = [BEGIN, "## v4 campaign: status, stage wall times, learning curve so far", "",
              "Issue 14 (a multi-session campaign for a default model faithful enough for ionic, piezoelectric "
              f"and elastic screening). {status} State to resume from: `campaign/v4/` (see its README).", "",
-             TEACHER_CHOICE, ""]
+             TEACHER_CHOICE, ""] + shipped_lines()
     labels = stages.get("labels", {})
     chunks = [c for c in labels.get("calls", []) if "chunk" in c]
     lines += ["### Data",
