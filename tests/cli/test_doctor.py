@@ -25,7 +25,9 @@ def test_full_run_on_this_checkout(tmp_path, monkeypatch):
     for line in ("software torch", "backends e3nn", "model sha256", "model heads", "model field blocks",
                  "store writable", "references shipped sets"):
         assert line in result.output, line
-    assert "= registry entry 'macefield-small-v3'" in result.output
+    from macefield_flows.training.registry import load_registry
+
+    assert f"= registry entry '{load_registry()['default']}'" in result.output
     assert "-dF/dE = dipole" in result.output
     assert " failed" in result.output and "0 failed" in result.output
     # a warning (no GPU, no cuEquivariance in CI) turns into exit 2 only with --strict
