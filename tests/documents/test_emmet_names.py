@@ -111,8 +111,18 @@ def test_documents_hold_emmets_numbers(zno_docs):
         assert doc.e_ij_max == pytest.approx(piezo.e_ij_max, rel=1e-6), name
         sign = 1.0 if np.dot(doc.strain_for_max, piezo.strain_for_max) >= 0 else -1.0
         np.testing.assert_allclose(sign * np.asarray(doc.strain_for_max), piezo.strain_for_max, atol=1e-5)
-        # emmet takes a ROW of U: each component carries the arbitrary sign of a different singular pair
-        assert np.abs(doc.max_direction).tolist() == np.abs(piezo.max_direction).tolist(), name
+        # emmet takes a ROW of U: each component carries the arbitrary sign of a different singular pair.
+        # When the two smaller singular values are equal (wurtzite: both |e15| in the IEEE frame) the
+        # last two components of that row depend on the arbitrary basis LAPACK picks for the degenerate
+        # pair (with macefield-small-v4 the rotated ZnO gives [0, 1, 0] here and [0, 0, 1] in emmet,
+        # with e_ij_max equal to 1e-15); only the first component and the norm of the other two are
+        # defined then.
+        ours, emmets = np.abs(doc.max_direction), np.abs(piezo.max_direction)
+        sv = np.linalg.svd(np.asarray(piezo.total), compute_uv=False)
+        if abs(sv[1] - sv[2]) > 1e-6 * sv[0]:
+            assert ours.tolist() == emmets.tolist(), name
+        else:
+            assert ours[0] == emmets[0] and np.linalg.norm(ours[1:]) == np.linalg.norm(emmets[1:]), name
         diel = to_dielectric_doc(doc, emmet_only=True)
         for field in ("e_electronic", "e_ionic", "e_total", "n"):
             assert getattr(doc, field) == pytest.approx(getattr(diel, field), rel=1e-7), (name, field)

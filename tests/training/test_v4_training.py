@@ -184,22 +184,34 @@ def test_an_epoch_the_guard_rejects_is_never_saved_as_best(tmp_path):
     assert (tmp_path / "h" / "best.pt").is_file() and summary["epochs"] == 2
 
 
-def test_v4_distill_stage_records_and_resumes(tmp_path, monkeypatch):
-    """The v4 distill stage on toy chunks with a tiny architecture: runs, records, snapshots, resumes."""
-    from macefield_flows.training import v4
-
+def _toy_label_chunks(folder, chunks: dict[str, tuple[int, int]]) -> None:
+    """Label chunks ``{stem: (n structures, seed)}`` of toy NaCl cells, one HVP per structure."""
     rng = np.random.default_rng(5)
-    for split in ("train", "valid"):
-        samples = _samples(3, seed=1 if split == "train" else 2)
+    for stem, (n, seed) in chunks.items():
+        samples = _samples(n, seed=seed)
         for s in samples:
-            s.dataset, s.split, s.meta = "petretto2018_dfpt_becs_epsinf_e3nn", split, {"kind": "efs"}
-        hvps = [HVP(i, random_direction(4, rng), rng.normal(scale=0.5, size=(4, 3))) for i in range(3)]
-        save_chunk(Chunk(samples=samples, hvps=hvps), tmp_path / "w" / "labels" / f"{split}-000.npz", "toy")
+            s.dataset, s.split, s.meta = "petretto2018_dfpt_becs_epsinf_e3nn", stem[:5], {"kind": "efs"}
+        hvps = [HVP(i, random_direction(4, rng), rng.normal(scale=0.5, size=(4, 3))) for i in range(n)]
+        save_chunk(Chunk(samples=samples, hvps=hvps), folder / f"{stem}.npz", "toy")
+
+
+def _toy_distill(monkeypatch, v4, **overrides):
+    """Tiny architecture, toy elements and ``overrides`` of the distillation settings; returns the
+    unpatched settings function."""
     monkeypatch.setattr(v4, "v4_arch", lambda: ARCH)
     monkeypatch.setattr(v4, "model_elements", lambda work: [11, 17])
     base = v4.distill_settings
     monkeypatch.setattr(v4, "distill_settings", lambda wall: TrainSettings(
-        **{**base(wall).__dict__, "max_epochs": 2, "batch_size": 3, "device": "cpu"}))
+        **{**base(wall).__dict__, "device": "cpu", **overrides}))
+    return base
+
+
+def test_v4_distill_stage_records_and_resumes(tmp_path, monkeypatch):
+    """The v4 distill stage on toy chunks with a tiny architecture: runs, records, snapshots, resumes."""
+    from macefield_flows.training import v4
+
+    _toy_label_chunks(tmp_path / "w" / "labels", {"train-000": (3, 1), "valid-000": (3, 2)})
+    base = _toy_distill(monkeypatch, v4, max_epochs=2, batch_size=3)
     work = tmp_path / "w"
     s1 = v4.run_distill(work, wall=60)
     assert s1["epochs"] == 2 and (work / "distill" / "best.pt").is_file()
@@ -354,19 +366,8 @@ def test_v4_distill_data_subset_runs_share_the_model_config(tmp_path, monkeypatc
     from macefield_flows.model.io import load_model
     from macefield_flows.training import v4
 
-    rng = np.random.default_rng(5)
-    sizes = {"train-000": 3, "train-001": 2, "valid-000": 2}
-    for k, (stem, n) in enumerate(sizes.items()):
-        samples = _samples(n, seed=10 + k)
-        for s in samples:
-            s.dataset, s.split, s.meta = "petretto2018_dfpt_becs_epsinf_e3nn", stem[:5], {"kind": "efs"}
-        hvps = [HVP(i, random_direction(4, rng), rng.normal(scale=0.5, size=(4, 3))) for i in range(n)]
-        save_chunk(Chunk(samples=samples, hvps=hvps), tmp_path / "w" / "labels" / f"{stem}.npz", "toy")
-    monkeypatch.setattr(v4, "v4_arch", lambda: ARCH)
-    monkeypatch.setattr(v4, "model_elements", lambda work: [11, 17])
-    base = v4.distill_settings
-    monkeypatch.setattr(v4, "distill_settings", lambda wall: TrainSettings(
-        **{**base(wall).__dict__, "batch_size": 2, "device": "cpu", "lr": 0.0}))  # lr 0: weights stay at init
+    _toy_label_chunks(tmp_path / "w" / "labels", {"train-000": (3, 10), "train-001": (2, 11), "valid-000": (2, 12)})
+    _toy_distill(monkeypatch, v4, batch_size=2, lr=0.0)  # lr 0: the weights stay at their initial values
     work = tmp_path / "w"
     with pytest.raises(ValueError, match="own name"):
         v4.run_distill(work, wall=60, train_chunks=1)
