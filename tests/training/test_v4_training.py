@@ -263,6 +263,7 @@ def test_v4_field_stages_frozen_then_guarded_joint(tmp_path, monkeypatch):
     joint2 = stages["field-joint2"]["calls"][0]
     assert joint2["tolerance"] == 5.0 and not joint2["stopped_by_guard"]
     assert (joint2["settings"]["w_eps"], joint2["settings"]["w_bec"], joint2["settings"]["lr"]) == (7.0, 12.0, 1e-3)
+    assert base_field("joint", 60.0, 0.05, 3.0, 0.0).lr == 0.0  # an explicit rate of 0 is kept, not defaulted
     assert (work / "field" / "joint2" / "best.pt").is_file() and (work / "field" / "joint" / "state.pt").is_file()
     # snapshot: field phases keep best.pt + history.json (no optimiser state); the card reads the history
     from macefield_flows.training.v4_card_results import field_curve_lines

@@ -288,17 +288,14 @@ def v4_export_cmd(work: Path = V4_WORK,
                   name: str = typer.Option("macefield-small-v4", help="registry name"),
                   default: bool = typer.Option(False, help="also make it the registry default")) -> None:
     """v4: a trained model -> data/models/NAME.pt (float64) + its registry entry."""
-    import json
-
-    from macefield_flows.training.pipeline import export_model_file
+    from macefield_flows.training.pipeline import DFPT_TRAIN_SETS, export_model_file, read_stages
     from macefield_flows.training.teacher import TEACHER_NAME
 
     _setup(1)
-    stages = json.loads((work / "stages.json").read_text()) if (work / "stages.json").is_file() else {}
     entry = export_model_file(model, name, TEACHER_NAME,
-                              ["petretto2018_dfpt_becs_epsinf_e3nn:train", "mp_dielectric_petousis2017:train",
+                              [*DFPT_TRAIN_SETS,
                                f"{TEACHER_NAME} labels of train-split structures (project-generated, campaign/v4)"],
-                              stages, register=default)
+                              read_stages(work), register=default)
     typer.echo(f"{entry['file']} sha256 {entry['sha256']} ({entry['size_bytes']} bytes)"
                + (", registry default" if default else ""))
 

@@ -119,10 +119,20 @@ def train_labels(work: Path) -> list[Sample]:
     return out
 
 
+DFPT_TRAIN_SETS = ["petretto2018_dfpt_becs_epsinf_e3nn:train", "mp_dielectric_petousis2017:train"]
+"""The DFPT sets whose train rows every shipped model's field training used (provenance)."""
+
+
+def read_stages(work: Path) -> dict[str, Any]:
+    """``work/stages.json`` (stage -> record), or ``{}`` when the folder has none."""
+    path = Path(work) / "stages.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def record_stage(work: Path, stage: str, payload: dict[str, Any]) -> None:
     """Merge ``payload`` into ``work/stages.json`` under ``stage``."""
     path = work / "stages.json"
-    data = json.loads(path.read_text()) if path.is_file() else {}
+    data = read_stages(work)
     data.setdefault(stage, {}).update(payload)
     path.write_text(json.dumps(data, indent=1, default=str))
 
@@ -335,7 +345,7 @@ def run_refine(work: str | Path, source: str | Path, cfg, settings: DataSettings
 
     work, source = Path(work), Path(source)
     work.mkdir(parents=True, exist_ok=True)
-    previous = json.loads((source / "stages.json").read_text()) if (source / "stages.json").is_file() else {}
+    previous = read_stages(source)
     for stage, payload in previous.items():
         if stage != "refine":
             record_stage(work, stage, payload)
@@ -373,10 +383,9 @@ def export_model(work: str | Path, name: str = "macefield-small-v1",
     from macefield_flows.training.labels import TEACHER
 
     work = Path(work)
-    stages = json.loads((work / "stages.json").read_text()) if (work / "stages.json").is_file() else {}
     entry = export_model_file(work / "finetune" / "best.pt", name, TEACHER,
-                              ["petretto2018_dfpt_becs_epsinf_e3nn:train", "mp_dielectric_petousis2017:train",
-                               "CHGNet labels (project-generated)"], stages, models_dir, register)
+                              [*DFPT_TRAIN_SETS, "CHGNet labels (project-generated)"], read_stages(work),
+                              models_dir, register)
     (work / "export.json").write_text(json.dumps(entry, indent=1))
     return entry
 

@@ -30,8 +30,10 @@ CAMPAIGN = REPO_ROOT / "campaign" / "v4"
 
 def record(work: Path, stage: str, payload: dict[str, Any]) -> None:
     """Append ``payload`` (with a UTC time stamp) to ``work/stages.json[stage]['calls']``."""
+    from macefield_flows.training.pipeline import read_stages
+
     path = work / "stages.json"
-    data = json.loads(path.read_text()) if path.is_file() else {}
+    data = read_stages(work)
     entry = data.setdefault(stage, {"calls": []})
     entry["calls"].append(dict(payload, utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())))
     entry["wall_s_total"] = sum(float(c.get("wall_s", 0.0)) for c in entry["calls"])
@@ -216,9 +218,9 @@ def field_settings(stage: str, wall: float, backbone_lr_factor: float = 0.05, w_
                   delta_hvp=0.05, max_wall_s=wall, checkpoint_every=100, dtype="float32", device="cpu",
                   plateau_patience=3, seed=1, max_batches_per_epoch=150)
     if stage == "frozen":
-        return TrainSettings(lr=lr or 3e-2, freeze_backbone=True, replay_fraction=0.0, **common)
+        return TrainSettings(lr=3e-2 if lr is None else lr, freeze_backbone=True, replay_fraction=0.0, **common)
     if stage == "joint":
-        return TrainSettings(lr=lr or 4e-3, backbone_lr_factor=backbone_lr_factor, replay_fraction=1.0, **common)
+        return TrainSettings(lr=4e-3 if lr is None else lr, backbone_lr_factor=backbone_lr_factor, replay_fraction=1.0, **common)
     raise ValueError(f"stage={stage!r}, expected 'frozen' or 'joint'")
 
 
@@ -252,9 +254,8 @@ def run_field(work: Path, stage: str, wall: float, tolerance: float = FIELD_TOLE
     ``name``: folder under ``field/`` and stage name in stages.json (default: ``stage``), so a
     second joint phase (e.g. from ``field/joint/best.pt`` at a smaller backbone rate) keeps the
     first one's checkpoints and record. ``tolerance``: the guard's allowed fractional rise of the
-    valid force / HVP MAE over the distilled backbone's; ``w_eps``, ``w_bec``: weights of the eps_inf and
-    Z* losses; ``lr``:
-    the field blocks' learning rate (see :func:`field_settings`).
+    valid force / HVP MAE over the distilled backbone's; ``w_eps``, ``w_bec``: weights of the eps_inf
+    and Z* losses; ``lr``: the field blocks' learning rate (see :func:`field_settings`).
     """
     import torch
 

@@ -76,7 +76,9 @@ def shipped_lines(registry_file: Path | None = None, prefix: str = "macefield-sm
 
 def render_section(campaign: Path) -> str:
     """Markdown of the v4 section from the files under ``campaign``."""
-    stages = json.loads((campaign / "stages.json").read_text()) if (campaign / "stages.json").is_file() else {}
+    from macefield_flows.training.pipeline import read_stages
+
+    stages = read_stages(campaign)
     status = ((campaign / "status.md").read_text().strip() if (campaign / "status.md").is_file() else
               "**Status: in progress; the shipped default stays `macefield-small-v3`** until v4 beats it on the "
               "potential targets without losing on Z* and eps_inf.")

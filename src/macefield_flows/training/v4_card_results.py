@@ -75,7 +75,9 @@ def power_law(n: list[float], y: list[float]) -> tuple[float, float]:
 def data_curve_lines(campaign: Path, target_force_mae: float = 0.06) -> list[str]:
     """Learning curve over data: valid force/HVP MAE of the data-subset distillations (``distill-c*``,
     the first k label chunks) and of the main run at the same step, with a power-law extrapolation."""
-    stages = json.loads((campaign / "stages.json").read_text()) if (campaign / "stages.json").is_file() else {}
+    from macefield_flows.training.pipeline import read_stages
+
+    stages = read_stages(campaign)
     runs = {name: entry["calls"][-1] for name, entry in stages.items()
             if name.startswith("distill-c") and entry.get("calls")}
     if not runs or "distill" not in stages:
